@@ -1,0 +1,154 @@
+// Package bundle reads a declarative configuration bundle (tenants, their
+// webhook sources and flows) and applies it idempotently to the
+// configuration buckets. standalone loads one at start.
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/greentic/events/pkg/flow"
+	"github.com/greentic/events/pkg/tenant"
+)
+
+// Bundle is a parsed, validated bundle.
+type Bundle struct {
+	Tenants []Tenant
+}
+
+// Tenant is one tenant of a bundle with its sources and compiled flows.
+type Tenant struct {
+	tenant.Tenant
+	Sources []tenant.Source
+	Flows   []Flow
+}
+
+// Flow is a flow document of a bundle, already validated.
+type Flow struct {
+	Name string
+	Path string
+	Doc  []byte
+}
+
+type fileDoc struct {
+	Tenants []struct {
+		ID          string          `json:"id"`
+		DisplayName string          `json:"display_name"`
+		Suspended   bool            `json:"suspended"`
+		Sources     []tenant.Source `json:"sources"`
+		Flows       []string        `json:"flows"`
+	} `json:"tenants"`
+}
+
+// Load reads a bundle file; flow paths are relative to the file. Every
+// problem names where it is.
+func Load(path string) (*Bundle, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read bundle: %w", err)
+	}
+	var generic any
+	if err := yaml.Unmarshal(raw, &generic); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	js, err := json.Marshal(generic)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	var doc fileDoc
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	b := &Bundle{}
+	for i, dt := range doc.Tenants {
+		t := Tenant{Tenant: tenant.Tenant{ID: dt.ID, DisplayName: dt.DisplayName, Suspended: dt.Suspended}}
+		if err := t.Validate(); err != nil {
+			return nil, fmt.Errorf("bundle %s: tenants[%d]: %w", path, i, err)
+		}
+		for j, s := range dt.Sources {
+			if s.Tenant == "" {
+				s.Tenant = t.ID
+			}
+			if s.Tenant != t.ID {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].sources[%d]: tenant %q differs from %q", path, i, j, s.Tenant, t.ID)
+			}
+			if err := s.Validate(); err != nil {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].sources[%d]: %w", path, i, j, err)
+			}
+			t.Sources = append(t.Sources, s)
+		}
+		for j, fp := range dt.Flows {
+			full := fp
+			if !filepath.IsAbs(fp) {
+				full = filepath.Join(dir, fp)
+			}
+			src, err := os.ReadFile(full)
+			if err != nil {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].flows[%d]: %w", path, i, j, err)
+			}
+			prog, err := flow.Compile(src)
+			if err != nil {
+				return nil, fmt.Errorf("flow %s: %w", full, err)
+			}
+			t.Flows = append(t.Flows, Flow{Name: prog.Name(), Path: full, Doc: src})
+		}
+		b.Tenants = append(b.Tenants, t)
+	}
+	return b, nil
+}
+
+// Store is where a bundle is applied (tenantkv.Store).
+type Store interface {
+	PutTenant(ctx context.Context, t tenant.Tenant) (bool, error)
+	PutSource(ctx context.Context, s tenant.Source) (bool, error)
+	PutFlow(ctx context.Context, tenantID, name string, doc []byte) (bool, error)
+}
+
+// Applied counts what Apply changed.
+type Applied struct {
+	Changed, Unchanged int
+}
+
+// Apply writes every tenant, source and flow of b; unchanged items are not
+// rewritten, so applying a bundle twice changes nothing the second time.
+func Apply(ctx context.Context, s Store, b *Bundle) (Applied, error) {
+	var a Applied
+	count := func(changed bool) {
+		if changed {
+			a.Changed++
+		} else {
+			a.Unchanged++
+		}
+	}
+	for _, t := range b.Tenants {
+		ch, err := s.PutTenant(ctx, t.Tenant)
+		if err != nil {
+			return a, fmt.Errorf("apply tenant %s: %w", t.ID, err)
+		}
+		count(ch)
+		for _, src := range t.Sources {
+			ch, err := s.PutSource(ctx, src)
+			if err != nil {
+				return a, fmt.Errorf("apply source %s/%s: %w", t.ID, src.Name, err)
+			}
+			count(ch)
+		}
+		for _, f := range t.Flows {
+			ch, err := s.PutFlow(ctx, t.ID, f.Name, f.Doc)
+			if err != nil {
+				return a, fmt.Errorf("apply flow %s/%s: %w", t.ID, f.Name, err)
+			}
+			count(ch)
+		}
+	}
+	return a, nil
+}

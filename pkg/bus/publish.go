@@ -1,0 +1,140 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/greentic/events/pkg/event"
+	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
+)
+
+// Header names set on every message this package publishes.
+const (
+	HeaderMsgID       = jetstream.MsgIDHeader // "Nats-Msg-Id"
+	HeaderTraceparent = "traceparent"
+	HeaderTenant      = "Greentic-Tenant"
+	HeaderEventID     = "Greentic-Event-Id"
+	HeaderEventType   = "Greentic-Event-Type"
+	HeaderContentType = "Content-Type"
+
+	// ContentTypeEvent is the content type of a protobuf Event on the bus.
+	ContentTypeEvent = "application/x-protobuf; messageType=greentic.events.v1.Event"
+	// ContentTypeResult is the content type of a protobuf FlowResult on the bus.
+	ContentTypeResult = "application/x-protobuf; messageType=greentic.events.v1.FlowResult"
+)
+
+// MsgID builds the deterministic de-duplication id of a message. Ids are
+// scoped by tenant because event ids can come from outside (a provider's
+// delivery id) and two tenants may well send the same one.
+func MsgID(tenant string, parts ...string) string {
+	return tenant + ":" + strings.Join(parts, ":")
+}
+
+// Published is the outcome of a publish: where JetStream stored the message,
+// or that it was a duplicate of one stored earlier within the window.
+type Published struct {
+	Stream    string
+	Sequence  uint64
+	Duplicate bool
+}
+
+// Publisher publishes to JetStream and waits for the stream's acknowledgement.
+type Publisher struct {
+	js   jetstream.JetStream
+	topo Topology
+}
+
+// NewPublisher returns a publisher for the environment of topo.
+func NewPublisher(js jetstream.JetStream, topo Topology) *Publisher {
+	return &Publisher{js: js, topo: topo}
+}
+
+// Topology returns the topology the publisher publishes into.
+func (p *Publisher) Topology() Topology { return p.topo }
+
+// PublishEvent validates e, fills in env, subject and traceparent, and
+// publishes it with Nats-Msg-Id MsgID(tenant, id). It returns only once
+// JetStream has stored the event (or recognised it as a duplicate).
+func (p *Publisher) PublishEvent(ctx context.Context, e *eventsv1.Event) (Published, error) {
+	if e.Env == "" {
+		e.Env = p.topo.Env
+	}
+	if e.Env != p.topo.Env {
+		return Published{}, fmt.Errorf("publish event %s: env %q does not match the bus env %q", e.Id, e.Env, p.topo.Env)
+	}
+	if err := event.ValidateID(e.Id); err != nil {
+		return Published{}, err
+	}
+	subject, err := EventSubject(e.Env, e.Tenant, e.EventType)
+	if err != nil {
+		return Published{}, err
+	}
+	e.Subject = subject
+	if !event.ValidTraceparent(e.Traceparent) {
+		e.Traceparent = event.NewTraceparent()
+	}
+	data, err := proto.Marshal(e)
+	if err != nil {
+		return Published{}, fmt.Errorf("encode event %s: %w", e.Id, err)
+	}
+	h := nats.Header{}
+	h.Set(HeaderContentType, ContentTypeEvent)
+	h.Set(HeaderTenant, e.Tenant)
+	h.Set(HeaderEventID, e.Id)
+	h.Set(HeaderEventType, e.EventType)
+	h.Set(HeaderTraceparent, e.Traceparent)
+	return p.Publish(ctx, subject, MsgID(e.Tenant, e.Id), data, h)
+}
+
+// PublishResult publishes the result of running flow r.Flow on an event to
+// greentic.events.{env}.{tenant}.{type}.result, once per (event, flow).
+func (p *Publisher) PublishResult(ctx context.Context, r *eventsv1.FlowResult) (Published, error) {
+	subject, err := ResultSubject(p.topo.Env, r.Tenant, r.EventType)
+	if err != nil {
+		return Published{}, err
+	}
+	// The event id and flow make the de-duplication id: without them every
+	// such result of the tenant would be dropped as a duplicate of the first.
+	if err := event.ValidateID(r.EventId); err != nil {
+		return Published{}, fmt.Errorf("publish result: %w", err)
+	}
+	if r.Flow == "" {
+		return Published{}, fmt.Errorf("publish result of event %s: flow is required", r.EventId)
+	}
+	r.Env = p.topo.Env
+	data, err := proto.Marshal(r)
+	if err != nil {
+		return Published{}, fmt.Errorf("encode result of event %s: %w", r.EventId, err)
+	}
+	h := nats.Header{}
+	h.Set(HeaderContentType, ContentTypeResult)
+	h.Set(HeaderTenant, r.Tenant)
+	h.Set(HeaderEventID, r.EventId)
+	h.Set(HeaderEventType, r.EventType)
+	if event.ValidTraceparent(r.Traceparent) {
+		h.Set(HeaderTraceparent, r.Traceparent)
+	}
+	return p.Publish(ctx, subject, MsgID(r.Tenant, r.EventId, r.Flow, ResultSuffix), data, h)
+}
+
+// Publish publishes data to subject with the given de-duplication id and
+// waits for the stream's acknowledgement.
+func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []byte, h nats.Header) (Published, error) {
+	if msgID == "" {
+		return Published{}, fmt.Errorf("publish to %s: a message id is required", subject)
+	}
+	if h == nil {
+		h = nats.Header{}
+	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: h}
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return Published{}, fmt.Errorf("publish %s to %s: %w", msgID, subject, err)
+	}
+	return Published{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}

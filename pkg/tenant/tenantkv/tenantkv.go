@@ -1,0 +1,198 @@
+// Package tenantkv stores tenant configuration in the JetStream KV buckets
+// of the topology and keeps an in-memory tenant.Registry in step with them.
+package tenantkv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/greentic/events/pkg/bus"
+	"github.com/greentic/events/pkg/tenant"
+)
+
+// Store reads and writes the configuration buckets.
+type Store struct {
+	tenants jetstream.KeyValue
+	sources jetstream.KeyValue
+	flows   jetstream.KeyValue
+}
+
+// Open opens the configuration buckets of topo (they must exist: see Topology.Ensure).
+func Open(ctx context.Context, js jetstream.JetStream, topo bus.Topology) (*Store, error) {
+	s := &Store{}
+	var err error
+	if s.tenants, err = topo.KeyValue(ctx, js, bus.BucketTenants); err != nil {
+		return nil, err
+	}
+	if s.sources, err = topo.KeyValue(ctx, js, bus.BucketSources); err != nil {
+		return nil, err
+	}
+	if s.flows, err = topo.KeyValue(ctx, js, bus.BucketFlows); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// put writes value under key unless the stored value is already identical,
+// so re-applying the same configuration creates no new revision.
+func put(ctx context.Context, kv jetstream.KeyValue, key string, value []byte) (bool, error) {
+	cur, err := kv.Get(ctx, key)
+	switch {
+	case err == nil && bytes.Equal(cur.Value(), value):
+		return false, nil
+	case err != nil && !errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, fmt.Errorf("read %s/%s: %w", kv.Bucket(), key, err)
+	}
+	if _, err := kv.Put(ctx, key, value); err != nil {
+		return false, fmt.Errorf("write %s/%s: %w", kv.Bucket(), key, err)
+	}
+	return true, nil
+}
+
+// PutTenant stores a tenant; it reports whether anything changed.
+func (s *Store) PutTenant(ctx context.Context, t tenant.Tenant) (bool, error) {
+	if err := t.Validate(); err != nil {
+		return false, err
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return false, err
+	}
+	return put(ctx, s.tenants, t.ID, b)
+}
+
+// PutSource stores a webhook source; it reports whether anything changed.
+func (s *Store) PutSource(ctx context.Context, src tenant.Source) (bool, error) {
+	if err := src.Validate(); err != nil {
+		return false, fmt.Errorf("source %s/%s: %w", src.Tenant, src.Name, err)
+	}
+	b, err := json.Marshal(src)
+	if err != nil {
+		return false, err
+	}
+	return put(ctx, s.sources, tenant.SourceKey(src.Tenant, src.Name), b)
+}
+
+// PutFlow stores the YAML document of a tenant's flow; it reports whether
+// anything changed. Callers validate the flow first.
+func (s *Store) PutFlow(ctx context.Context, tenantID, name string, doc []byte) (bool, error) {
+	if err := bus.ValidateTenant(tenantID); err != nil {
+		return false, err
+	}
+	if err := bus.ValidateName("flow", name); err != nil {
+		return false, err
+	}
+	return put(ctx, s.flows, tenant.FlowKey(tenantID, name), doc)
+}
+
+// FlowEntry is one change of the flows bucket.
+type FlowEntry struct {
+	Tenant, Name string
+	Doc          []byte
+	Revision     uint64
+	Deleted      bool
+}
+
+// WatchFlows calls apply for every stored flow and then for every change
+// until ctx ends; synced is called once the stored flows have been applied.
+func (s *Store) WatchFlows(ctx context.Context, log *slog.Logger, apply func(FlowEntry), synced func()) error {
+	return watch(ctx, s.flows, synced, func(e jetstream.KeyValueEntry) {
+		t, n, ok := tenant.SplitKey(e.Key())
+		if !ok {
+			log.Warn("ignoring flow with malformed key", "key", e.Key())
+			return
+		}
+		apply(FlowEntry{Tenant: t, Name: n, Doc: e.Value(), Revision: e.Revision(), Deleted: e.Operation() != jetstream.KeyValuePut})
+	})
+}
+
+// WatchRegistry keeps reg in step with the tenants and sources buckets
+// until ctx ends; synced is called once both have been loaded.
+func (s *Store) WatchRegistry(ctx context.Context, reg *tenant.Registry, log *slog.Logger, synced func()) error {
+	var loaded atomic.Int32
+	markLoaded := func() {
+		if loaded.Add(1) == 2 && synced != nil {
+			synced()
+		}
+	}
+	errc := make(chan error, 2)
+	go func() {
+		errc <- watch(ctx, s.tenants, markLoaded, func(e jetstream.KeyValueEntry) {
+			if e.Operation() != jetstream.KeyValuePut {
+				reg.DeleteTenant(e.Key())
+				return
+			}
+			var t tenant.Tenant
+			if err := json.Unmarshal(e.Value(), &t); err != nil || t.Validate() != nil || t.ID != e.Key() {
+				log.Warn("ignoring malformed tenant", "key", e.Key(), "revision", e.Revision())
+				return
+			}
+			reg.PutTenant(t)
+		})
+	}()
+	go func() {
+		errc <- watch(ctx, s.sources, markLoaded, func(e jetstream.KeyValueEntry) {
+			t, n, ok := tenant.SplitKey(e.Key())
+			if !ok {
+				log.Warn("ignoring source with malformed key", "key", e.Key())
+				return
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				reg.DeleteSource(t, n)
+				return
+			}
+			var src tenant.Source
+			if err := json.Unmarshal(e.Value(), &src); err != nil || src.Validate() != nil || src.Tenant != t || src.Name != n {
+				log.Warn("ignoring malformed source", "key", e.Key(), "revision", e.Revision())
+				return
+			}
+			reg.PutSource(src)
+		})
+	}()
+	err := <-errc
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
+}
+
+// watch applies every entry of kv, then every change, until ctx ends.
+func watch(ctx context.Context, kv jetstream.KeyValue, synced func(), apply func(jetstream.KeyValueEntry)) error {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("watch %s: %w", kv.Bucket(), err)
+	}
+	defer func() { _ = w.Stop() }()
+	once := sync.Once{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("watch %s: closed", kv.Bucket())
+			}
+			if e == nil {
+				if synced != nil {
+					once.Do(synced)
+				}
+				continue
+			}
+			apply(e)
+		}
+	}
+}
