@@ -208,7 +208,14 @@ loop:
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
 				break loop
 			}
+			// Disconnected or a missed heartbeat: the iterator recovers by
+			// itself; wait a little so a dead connection is not spun on.
 			c.cfg.Logger.Warn("fetch failed", "durable", c.cfg.Durable, "err", err)
+			select {
+			case <-ctx.Done():
+				break loop
+			case <-time.After(fetchRetry):
+			}
 			continue
 		}
 		wg.Add(1)
@@ -363,6 +370,9 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, d Delivery
 	_, err = c.pub.Publish(pctx, subject, "dlq:"+c.cfg.Stream+":"+strconv.FormatUint(d.StreamSeq, 10), d.Data, h)
 	return err
 }
+
+// fetchRetry is the pause after a failed fetch.
+const fetchRetry = 250 * time.Millisecond
 
 // unknownTenant files dead letters whose subject names no tenant.
 const unknownTenant = "_unknown"

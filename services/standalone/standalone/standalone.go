@@ -152,7 +152,9 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	ingCfg.Listener = ingLn
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return service.Serve(gctx, opsLn, service.OpsHandler(reg, rt.Ready), cfg.ShutdownTimeout, log) })
+	g.Go(func() error {
+		return service.Serve(gctx, opsLn, service.OpsHandler(reg, rt.Ready), cfg.ShutdownTimeout, log)
+	})
 	g.Go(func() error { return ingress.Serve(gctx, rt, ingCfg) })
 	g.Go(func() error { return executor.Serve(gctx, rt, cfg.Executor) })
 	ep := Endpoints{NATSURL: srv.ClientURL(), Ingress: ingLn.Addr().String(), Ops: opsLn.Addr().String()}
