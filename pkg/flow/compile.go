@@ -23,11 +23,8 @@ func Compile(src []byte) (*Program, error) {
 // CompileWithLimits is Compile with explicit limits; zero fields of lim take
 // their default.
 func CompileWithLimits(src []byte, lim Limits) (*Program, error) {
-	b := &builder{
-		lim:   lim.withDefaults(),
-		byID:  map[string]*nodeDecl{},
-		exprs: newExprCompiler(lim.withDefaults()),
-	}
+	lim = lim.withDefaults()
+	b := &builder{lim: lim, byID: map[string]*nodeDecl{}, exprs: newExprCompiler(lim)}
 	p := b.build(src)
 	if len(b.problems.list) > 0 {
 		return nil, b.problems.sorted()

@@ -119,6 +119,30 @@ func TestOrderFlow(t *testing.T) {
 	}
 }
 
+func TestBriefFlow(t *testing.T) {
+	p := mustCompile(t, readFlow(t, "brief.yaml"), Limits{})
+	tests := []struct{ eventType, want string }{
+		{"order.created", `{"message": "Order 42 confirmed", "status": "confirmed"}`},
+		{"order.shipped", `{"message": "Order 42 shipped", "tracking": "ZX-1"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.eventType, func(t *testing.T) {
+			trs := p.MatchEvent(tt.eventType)
+			if len(trs) != 1 || trs[0].Target != "on_order" {
+				t.Fatalf("MatchEvent(%q) = %+v", tt.eventType, trs)
+			}
+			res := p.Run(context.Background(), Input{Event: event(tt.eventType, `{"id": 42, "tracking": "ZX-1"}`)}, trs[0].Target)
+			if res.Status != StatusOK {
+				t.Fatalf("status %v: %s", res.Status, res.Error)
+			}
+			jsonEqual(t, res.Output, tt.want)
+		})
+	}
+	if trs := p.MatchEvent("order.cancelled"); len(trs) != 0 {
+		t.Errorf("order.cancelled matched %+v", trs)
+	}
+}
+
 func TestMatchEvent(t *testing.T) {
 	const src = `
 name: m
@@ -288,7 +312,6 @@ func chainFlow(n int, script string) string {
 	return b.String()
 }
 
-
 func TestRunLimits(t *testing.T) {
 	const slow = `let a = 1..1000; all(a, all(a, all(a, true)))`
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -309,10 +332,10 @@ func TestRunLimits(t *testing.T) {
 			trace:   "n0:ok,n1:ok,n2:ok,n3:skipped",
 		},
 		{
-			name:    "chain within limit",
-			src:     chainFlow(5, "1"),
-			lim:     Limits{MaxSteps: 5},
-			trace:   "n0:ok,n1:ok,n2:ok,n3:ok,n4:ok",
+			name:  "chain within limit",
+			src:   chainFlow(5, "1"),
+			lim:   Limits{MaxSteps: 5},
+			trace: "n0:ok,n1:ok,n2:ok,n3:ok,n4:ok",
 		},
 		{
 			name:    "deadline inside an expression",

@@ -197,4 +197,3 @@ func freePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
-

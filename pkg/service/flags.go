@@ -110,7 +110,6 @@ func (f *Flags) Lookup(name string) (string, bool) {
 	return fl.Value.String(), true
 }
 
-
 // SetDefault changes the default (and current value) of a defined flag, for
 // programs that embed another program's flags with other defaults.
 func (f *Flags) SetDefault(name, value string) error {
