@@ -30,6 +30,7 @@ type Common struct {
 func (c *Common) Register(f *Flags, opsAddr string) {
 	d := bus.DefaultTopology("dev")
 	f.String(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma separated")
+	f.Alias("nats-url", "NATS_URL")
 	f.String(&c.NATSCreds, "nats-creds", "", "path to a NATS credentials file")
 	f.String(&c.Env, "env", "dev", "environment name; selects subjects, streams and buckets")
 	f.String(&c.OpsAddr, "ops-addr", opsAddr, "listen address of /metrics, /healthz and /readyz")

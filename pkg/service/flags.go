@@ -17,14 +17,15 @@ import (
 // wins over the environment, which wins over the default.
 type Flags struct {
 	fs   *flag.FlagSet
-	envs map[string]string // flag name -> env var
+	envs    map[string]string   // flag name -> env var
+	aliases map[string][]string // flag name -> further env vars, lower precedence
 }
 
 // NewFlags returns an empty flag set for the named program.
 func NewFlags(program string) *Flags {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return &Flags{fs: fs, envs: map[string]string{}}
+	return &Flags{fs: fs, envs: map[string]string{}, aliases: map[string][]string{}}
 }
 
 // EnvName is the environment variable that sets flag name.
@@ -71,10 +72,12 @@ func (f *Flags) Parse(args []string, lookup func(string) (string, bool)) error {
 		if err != nil {
 			return
 		}
-		env := f.envs[fl.Name]
-		if v, ok := lookup(env); ok {
-			if serr := fl.Value.Set(v); serr != nil {
-				err = fmt.Errorf("invalid value %q for %s: %v", v, env, serr)
+		for _, env := range append([]string{f.envs[fl.Name]}, f.aliases[fl.Name]...) {
+			if v, ok := lookup(env); ok {
+				if serr := fl.Value.Set(v); serr != nil {
+					err = fmt.Errorf("invalid value %q for %s: %v", v, env, serr)
+				}
+				return
 			}
 		}
 	})
@@ -108,6 +111,15 @@ func (f *Flags) Lookup(name string) (string, bool) {
 		return "", false
 	}
 	return fl.Value.String(), true
+}
+
+// Alias lets env also set flag name, when GREENTIC_<NAME> is not set
+// (NATS_URL for -nats-url, as the NATS tools use).
+func (f *Flags) Alias(name, env string) {
+	f.aliases[name] = append(f.aliases[name], env)
+	if fl := f.fs.Lookup(name); fl != nil {
+		fl.Usage += " (or " + env + ")"
+	}
 }
 
 // SetDefault changes the default (and current value) of a defined flag, for

@@ -1,4 +1,5 @@
-// Command flow-executor runs the tenants' event flows on the events of the bus.
+// Command flow-executor runs the flow-executor service in microservices mode; see the
+// service README for its subjects and settings.
 package main
 
 import (
@@ -17,31 +18,17 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "flow-executor:", err)
+	var cfg executor.Config
+	err := service.Main(ctx, service.Program{
+		Name:     executor.Name,
+		OpsAddr:  ":9100",
+		Flags:    cfg.RegisterFlags,
+		Validate: func() error { return cfg.Validate() },
+		Body:     func(ctx context.Context, rt *service.Runtime) error { return executor.Serve(ctx, rt, cfg) },
+	}, os.Args[1:], os.Stdout)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, executor.Name+":", err)
+		stop()
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, args []string) error {
-	var common service.Common
-	var cfg executor.Config
-	f := service.NewFlags(executor.Name)
-	common.Register(f, ":9100")
-	cfg.RegisterFlags(f)
-	if err := f.Parse(args, os.LookupEnv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.Usage(os.Stdout)
-		}
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	return service.Run(ctx, executor.Name, common, os.Stdout, func(ctx context.Context, rt *service.Runtime) error {
-		return executor.Serve(ctx, rt, cfg)
-	})
 }

@@ -1,4 +1,5 @@
-// Command ingress-webhook receives webhooks and stores them as events on the bus.
+// Command ingress-webhook runs the ingress-webhook service in microservices mode; see the
+// service README for its subjects and settings.
 package main
 
 import (
@@ -17,31 +18,17 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "ingress-webhook:", err)
+	var cfg ingress.Config
+	err := service.Main(ctx, service.Program{
+		Name:     ingress.Name,
+		OpsAddr:  ":9100",
+		Flags:    cfg.RegisterFlags,
+		Validate: func() error { return cfg.Validate() },
+		Body:     func(ctx context.Context, rt *service.Runtime) error { return ingress.Serve(ctx, rt, cfg) },
+	}, os.Args[1:], os.Stdout)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, ingress.Name+":", err)
+		stop()
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, args []string) error {
-	var common service.Common
-	var cfg ingress.Config
-	f := service.NewFlags(ingress.Name)
-	common.Register(f, ":9100")
-	cfg.RegisterFlags(f)
-	if err := f.Parse(args, os.LookupEnv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.Usage(os.Stdout)
-		}
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	return service.Run(ctx, ingress.Name, common, os.Stdout, func(ctx context.Context, rt *service.Runtime) error {
-		return ingress.Serve(ctx, rt, cfg)
-	})
 }
