@@ -149,7 +149,8 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig) (*Co
 
 // Run creates (or joins) the durable consumer and processes messages until
 // ctx is cancelled, then stops fetching and lets in-flight handlers finish
-// within DrainTimeout. It returns nil on a clean shutdown.
+// within DrainTimeout. It returns nil on a clean shutdown, and an error when
+// consuming cannot go on (connection closed, durable consumer deleted).
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	cc := jetstream.ConsumerConfig{
 		Durable:       c.cfg.Durable,
@@ -173,60 +174,21 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		}
 		return fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.Concurrency))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
-	}
-
 	// Handlers outlive ctx by up to DrainTimeout so that work in progress
 	// at shutdown can finish and be acked.
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
-	loopDone := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		select {
-		case <-ctx.Done():
-		case <-loopDone:
-		}
-		it.Stop()
-	}()
 
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, c.cfg.Concurrency)
-loop:
-	for {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break loop
-		}
-		msg, err := it.Next()
-		if err != nil {
-			<-sem
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				break loop
-			}
-			// Disconnected or a missed heartbeat: the iterator recovers by
-			// itself; wait a little so a dead connection is not spun on.
-			c.cfg.Logger.Warn("fetch failed", "durable", c.cfg.Durable, "err", err)
-			select {
-			case <-ctx.Done():
-				break loop
-			case <-time.After(fetchRetry):
-			}
-			continue
-		}
+	runErr := c.fetchLoop(ctx, cons, sem, func(msg jetstream.Msg) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			c.handle(hctx, msg, h)
 		}()
-	}
-	close(loopDone)
-	<-stopped
+	})
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -236,6 +198,76 @@ loop:
 		c.cfg.Logger.Warn("drain timeout, cancelling in-flight handlers", "durable", c.cfg.Durable)
 		cancelHandlers()
 		<-done
+	}
+	return runErr
+}
+
+// fetchLoop pulls messages until ctx is cancelled, asking only for as many as
+// there are free handler slots. A fetched message therefore starts at once and
+// is covered by progress signals from the moment it is delivered: a message
+// buffered behind busy handlers would outlive AckWait and be redelivered, and
+// handled twice. It returns an error only when consuming cannot go on (the
+// connection is closed or the durable consumer is gone).
+func (c *Consumer) fetchLoop(ctx context.Context, cons jetstream.Consumer, sem chan struct{}, dispatch func(jetstream.Msg)) error {
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+	more:
+		for n < cap(sem) {
+			select {
+			case sem <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+		if err == nil {
+			for msg := range batch.Messages() {
+				n--
+				dispatch(msg)
+			}
+			err = batch.Error()
+		}
+		cancel()
+		for ; n > 0; n-- {
+			<-sem
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil || errors.Is(err, context.DeadlineExceeded) {
+			continue
+		}
+		if err := c.fetchFailed(ctx, cons, err); err != nil {
+			return err
+		}
+	}
+}
+
+// fetchFailed decides whether a failed fetch ends Run. A closed connection
+// or a deleted consumer does: returning nil would leave the service running
+// without consuming. Anything else (a disconnect, a leader change) is
+// retried after a pause so a dead connection is not spun on.
+func (c *Consumer) fetchFailed(ctx context.Context, cons jetstream.Consumer, err error) error {
+	if errors.Is(err, nats.ErrConnectionClosed) || c.js.Conn().IsClosed() {
+		return fmt.Errorf("consume %s: connection closed: %w", c.cfg.Durable, err)
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, ierr := cons.Info(ictx)
+	cancel()
+	if errors.Is(ierr, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("consume %s: the durable consumer no longer exists: %w", c.cfg.Durable, err)
+	}
+	c.cfg.Logger.Warn("fetch failed", "durable", c.cfg.Durable, "err", err)
+	select {
+	case <-ctx.Done():
+	case <-time.After(fetchRetry):
 	}
 	return nil
 }
@@ -337,7 +369,8 @@ func (c *Consumer) backoff(attempt int) time.Duration {
 
 // deadLetter publishes the original message with the reason to
 // greentic.dlq.{env}.{tenant}.{stage}. Its message id is derived from the
-// original stream sequence so a retried dead-lettering stores one letter.
+// stage and the original stream sequence so a retried dead-lettering stores
+// one letter, while two stages failing the same message store one each.
 func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, d Delivery, reason error) error {
 	tenant := unknownTenant
 	if s, err := ParseSubject(d.Subject); err == nil {
@@ -367,12 +400,17 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, d Delivery
 	h.Set(HeaderDLQOriginalSeq, strconv.FormatUint(d.StreamSeq, 10))
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, err = c.pub.Publish(pctx, subject, "dlq:"+c.cfg.Stream+":"+strconv.FormatUint(d.StreamSeq, 10), d.Data, h)
+	_, err = c.pub.Publish(pctx, subject, "dlq:"+c.cfg.Stage+":"+c.cfg.Stream+":"+strconv.FormatUint(d.StreamSeq, 10), d.Data, h)
 	return err
 }
 
 // fetchRetry is the pause after a failed fetch.
 const fetchRetry = 250 * time.Millisecond
+
+// fetchWait bounds one pull request: long enough not to poll an idle stream,
+// short enough that a replica stopping mid-request leaves few messages
+// delivered to nobody (those come back only after AckWait).
+const fetchWait = 5 * time.Second
 
 // unknownTenant files dead letters whose subject names no tenant.
 const unknownTenant = "_unknown"

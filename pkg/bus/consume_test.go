@@ -344,7 +344,7 @@ func TestConsumerRunFailsWhenConsumerDeleted(t *testing.T) {
 	cfg := b.consumerConfig("flow")
 	r := startConsumer(t, b.js, b.topo, cfg, func(ctx context.Context, d Delivery) error { return nil })
 	eventually(t, 10*time.Second, "the durable to exist", func() bool {
-		_, err := b.js.Consumer(testCtx(t), cfg.Stream, cfg.Durable)
+		_, err := b.js.Consumer(b.ctx, cfg.Stream, cfg.Durable)
 		return err == nil
 	})
 	if err := b.js.DeleteConsumer(testCtx(t), cfg.Stream, cfg.Durable); err != nil {
@@ -594,8 +594,16 @@ func TestConsumerDeadLettersPerStage(t *testing.T) {
 		})
 	}
 	eventually(t, 10*time.Second, "both stages to finish", func() bool {
-		return b.consumerInfo(t, b.topo.Durable("flow")).AckFloor.Stream == 1 &&
-			b.consumerInfo(t, b.topo.Durable("audit")).AckFloor.Stream == 1
+		for _, stage := range []string{"flow", "audit"} {
+			c, err := b.js.Consumer(b.ctx, b.topo.EventsStream(), b.topo.Durable(stage))
+			if err != nil {
+				return false // not created yet
+			}
+			if info, err := c.Info(b.ctx); err != nil || info.AckFloor.Stream != 1 {
+				return false
+			}
+		}
+		return true
 	})
 	subjects := map[string]string{}
 	for _, dl := range b.rawMsgs(t, b.topo.DLQStream()) {

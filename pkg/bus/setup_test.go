@@ -23,6 +23,7 @@ type testBus struct {
 	js   jetstream.JetStream
 	topo Topology
 	pub  *Publisher
+	ctx  context.Context // bounded, cancelled at cleanup
 }
 
 func newTestBus(t *testing.T) *testBus {
@@ -31,10 +32,11 @@ func newTestBus(t *testing.T) *testBus {
 	nc, js := natstest.Connect(t, srv.URL())
 	topo := DefaultTopology(testEnv)
 	topo.Memory = true
-	if err := topo.Ensure(testCtx(t), js); err != nil {
+	ctx := testCtx(t)
+	if err := topo.Ensure(ctx, js); err != nil {
 		t.Fatalf("ensure topology: %v", err)
 	}
-	return &testBus{srv: srv, nc: nc, js: js, topo: topo, pub: NewPublisher(js, topo)}
+	return &testBus{srv: srv, nc: nc, js: js, topo: topo, pub: NewPublisher(js, topo), ctx: ctx}
 }
 
 // testCtx is a context bounded well within the test timeout and cancelled at cleanup.
@@ -64,7 +66,7 @@ func testEvent(tenant, id string) *eventsv1.Event {
 
 func (b *testBus) publish(t *testing.T, tenant, id string) Published {
 	t.Helper()
-	p, err := b.pub.PublishEvent(testCtx(t), testEvent(tenant, id))
+	p, err := b.pub.PublishEvent(b.ctx, testEvent(tenant, id))
 	if err != nil {
 		t.Fatalf("publish %s/%s: %v", tenant, id, err)
 	}
@@ -73,7 +75,7 @@ func (b *testBus) publish(t *testing.T, tenant, id string) Published {
 
 func (b *testBus) streamMsgs(t *testing.T, stream string) uint64 {
 	t.Helper()
-	st, err := b.js.Stream(testCtx(t), stream)
+	st, err := b.js.Stream(b.ctx, stream)
 	if err != nil {
 		t.Fatalf("stream %s: %v", stream, err)
 	}
@@ -83,7 +85,7 @@ func (b *testBus) streamMsgs(t *testing.T, stream string) uint64 {
 // rawMsgs returns every message stored in stream, in order.
 func (b *testBus) rawMsgs(t *testing.T, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := b.ctx
 	st, err := b.js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatalf("stream %s: %v", stream, err)
@@ -115,7 +117,7 @@ func (b *testBus) consumerConfig(stage string) ConsumerConfig {
 
 func (b *testBus) consumerInfo(t *testing.T, durable string) *jetstream.ConsumerInfo {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := b.ctx
 	c, err := b.js.Consumer(ctx, b.topo.EventsStream(), durable)
 	if err != nil {
 		t.Fatalf("consumer %s: %v", durable, err)

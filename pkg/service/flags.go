@@ -16,7 +16,7 @@ import (
 // as GREENTIC_<NAME> (upper case, '-' as '_'). A flag on the command line
 // wins over the environment, which wins over the default.
 type Flags struct {
-	fs   *flag.FlagSet
+	fs      *flag.FlagSet
 	envs    map[string]string   // flag name -> env var
 	aliases map[string][]string // flag name -> further env vars, lower precedence
 }
