@@ -30,7 +30,7 @@ type running struct {
 
 // start runs standalone with its defaults, the example bundle, a temporary
 // data dir and free ports.
-func start(t *testing.T) *running {
+func start(t *testing.T, dataDir string) (*running, context.CancelFunc) {
 	t.Helper()
 	var cfg Config
 	f := service.NewFlags(Name)
@@ -38,7 +38,7 @@ func start(t *testing.T) *running {
 	if err := f.Parse(nil, func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatal(err)
 	}
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = dataDir
 	cfg.NATSAddr = "127.0.0.1:0"
 	cfg.Bundle = "../../../examples/bundle.yaml"
 	cfg.LogLevel = "error"
@@ -51,7 +51,7 @@ func start(t *testing.T) *running {
 	}
 	started := make(chan Endpoints, 1)
 	cfg.Started = func(ep Endpoints) { started <- ep }
-	servicetest.Go(t, func(ctx context.Context) error { return Run(ctx, cfg, io.Discard) })
+	stop := servicetest.Go(t, func(ctx context.Context) error { return Run(ctx, cfg, io.Discard) })
 	var ep Endpoints
 	select {
 	case ep = <-started:
@@ -85,7 +85,7 @@ func start(t *testing.T) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &running{ep: ep, js: js, stream: stream}
+	return &running{ep: ep, js: js, stream: stream}, func() { nc.Close(); stop() }
 }
 
 func (r *running) post(t *testing.T, path string, body []byte, sig string) (int, map[string]any) {
@@ -131,7 +131,7 @@ func (r *running) total(t *testing.T) uint64 {
 }
 
 func TestEndToEnd(t *testing.T) {
-	r := start(t)
+	r, _ := start(t, t.TempDir())
 	body := []byte(`{"type":"order.created","id":"o-1"}`)
 
 	code, out := r.post(t, "/v1/webhooks/demo/generic", body, sign(body))
@@ -221,6 +221,51 @@ func TestEndToEnd(t *testing.T) {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// waitResults waits until subject holds n results.
+func (r *running) waitResults(t *testing.T, subject string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for r.count(t, subject) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d results on %s, want %d", r.count(t, subject), subject, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRestartKeepsEverything stops standalone and starts it again on the same
+// data dir: stored events and results are still there, the bundle is applied
+// again without change, processed events do not run again, and new ones do.
+func TestRestartKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	r, stop := start(t, dir)
+	body := []byte(`{"type":"order.created","id":"before-restart"}`)
+	if code, out := r.post(t, "/v1/webhooks/demo/generic", body, sign(body)); code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, out)
+	}
+	resultSubject := "greentic.events.dev.demo.order.created.result"
+	r.waitResults(t, resultSubject, 1)
+	stop()
+
+	r, _ = start(t, dir)
+	if n := r.count(t, "greentic.events.dev.demo.order.created"); n != 1 {
+		t.Fatalf("%d events after restart, want 1", n)
+	}
+	// The same delivery is still recognised as a duplicate.
+	if code, out := r.post(t, "/v1/webhooks/demo/generic", body, sign(body)); code != http.StatusAccepted || out["duplicate"] != true {
+		t.Fatalf("redelivery after restart: %d %v", code, out)
+	}
+	body2 := []byte(`{"type":"order.created","id":"after-restart"}`)
+	if code, out := r.post(t, "/v1/webhooks/demo/generic", body2, sign(body2)); code != http.StatusAccepted {
+		t.Fatalf("%d %v", code, out)
+	}
+	r.waitResults(t, resultSubject, 2)
+	time.Sleep(300 * time.Millisecond)
+	if n := r.count(t, resultSubject); n != 2 {
+		t.Fatalf("%d results, want 2 (one per event)", n)
 	}
 }
 
