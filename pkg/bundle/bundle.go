@@ -69,11 +69,19 @@ func Load(path string) (*Bundle, error) {
 	}
 	dir := filepath.Dir(path)
 	b := &Bundle{}
+	// Items are keyed by id or name in the buckets: a second definition
+	// would silently replace the first, and re-applying would never settle.
+	tenantAt := map[string]int{}
 	for i, dt := range doc.Tenants {
 		t := Tenant{Tenant: tenant.Tenant{ID: dt.ID, DisplayName: dt.DisplayName, Suspended: dt.Suspended}}
 		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("bundle %s: tenants[%d]: %w", path, i, err)
 		}
+		if first, dup := tenantAt[t.ID]; dup {
+			return nil, fmt.Errorf("bundle %s: tenants[%d]: tenant %q is already defined by tenants[%d]", path, i, t.ID, first)
+		}
+		tenantAt[t.ID] = i
+		sourceAt := map[string]int{}
 		for j, s := range dt.Sources {
 			if s.Tenant == "" {
 				s.Tenant = t.ID
@@ -84,8 +92,13 @@ func Load(path string) (*Bundle, error) {
 			if err := s.Validate(); err != nil {
 				return nil, fmt.Errorf("bundle %s: tenants[%d].sources[%d]: %w", path, i, j, err)
 			}
+			if first, dup := sourceAt[s.Name]; dup {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].sources[%d]: source %q is already defined by sources[%d]", path, i, j, s.Name, first)
+			}
+			sourceAt[s.Name] = j
 			t.Sources = append(t.Sources, s)
 		}
+		flowAt := map[string]int{}
 		for j, fp := range dt.Flows {
 			full := fp
 			if !filepath.IsAbs(fp) {
@@ -97,8 +110,12 @@ func Load(path string) (*Bundle, error) {
 			}
 			prog, err := flow.Compile(src)
 			if err != nil {
-				return nil, fmt.Errorf("flow %s: %w", full, err)
+				return nil, fmt.Errorf("bundle %s: tenants[%d].flows[%d]: flow %s: %w", path, i, j, full, err)
 			}
+			if first, dup := flowAt[prog.Name()]; dup {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].flows[%d]: flow %q is already defined by flows[%d]", path, i, j, prog.Name(), first)
+			}
+			flowAt[prog.Name()] = j
 			t.Flows = append(t.Flows, Flow{Name: prog.Name(), Path: full, Doc: src})
 		}
 		b.Tenants = append(b.Tenants, t)

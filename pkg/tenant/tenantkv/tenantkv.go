@@ -117,6 +117,10 @@ func (s *Store) WatchFlows(ctx context.Context, log *slog.Logger, apply func(Flo
 // WatchRegistry keeps reg in step with the tenants and sources buckets
 // until ctx ends; synced is called once both have been loaded.
 func (s *Store) WatchRegistry(ctx context.Context, reg *tenant.Registry, log *slog.Logger, synced func()) error {
+	// A failed watch stops the other, so the caller learns of it at once
+	// rather than when ctx ends.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var loaded atomic.Int32
 	markLoaded := func() {
 		if loaded.Add(1) == 2 && synced != nil {
@@ -158,6 +162,7 @@ func (s *Store) WatchRegistry(ctx context.Context, reg *tenant.Registry, log *sl
 		})
 	}()
 	err := <-errc
+	cancel()
 	if err2 := <-errc; err == nil {
 		err = err2
 	}
