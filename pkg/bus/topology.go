@@ -56,16 +56,19 @@ func (t Topology) Validate() error {
 	if t.Replicas < 1 || t.Replicas > 5 {
 		return fmt.Errorf("stream replicas must be between 1 and 5, got %d", t.Replicas)
 	}
-	for name, d := range map[string]time.Duration{"events max age": t.EventsMaxAge, "outbound max age": t.OutboundMaxAge, "dlq max age": t.DLQMaxAge} {
-		if d <= 0 {
-			return fmt.Errorf("%s must be positive, got %s", name, d)
-		}
-		if t.DuplicateWindow > d {
-			return fmt.Errorf("duplicate window %s must not exceed %s %s", t.DuplicateWindow, name, d)
-		}
-	}
 	if t.DuplicateWindow <= 0 {
 		return fmt.Errorf("duplicate window must be positive, got %s", t.DuplicateWindow)
+	}
+	for _, age := range []struct {
+		name string
+		d    time.Duration
+	}{{"events max age", t.EventsMaxAge}, {"outbound max age", t.OutboundMaxAge}, {"dlq max age", t.DLQMaxAge}} {
+		if age.d <= 0 {
+			return fmt.Errorf("%s must be positive, got %s", age.name, age.d)
+		}
+		if t.DuplicateWindow > age.d {
+			return fmt.Errorf("duplicate window %s must not exceed %s %s", t.DuplicateWindow, age.name, age.d)
+		}
 	}
 	return nil
 }

@@ -148,7 +148,11 @@ func Run(ctx context.Context, name string, c Common, stdout io.Writer, body Body
 			}
 			return err
 		}
-		return body(gctx, rt)
+		err := body(gctx, rt)
+		if gctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil // the body stopped because it was asked to
+		}
+		return err
 	})
 	err = g.Wait()
 	log.Info("service stopped", "err", errString(err))
