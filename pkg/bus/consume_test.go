@@ -442,20 +442,21 @@ func TestConsumerQueuedMessagesNotRedelivered(t *testing.T) {
 	b := newTestBus(t)
 	cfg := b.consumerConfig("email")
 	cfg.Concurrency = 2
-	cfg.AckWait = 300 * time.Millisecond
-	const n = 6
+	cfg.AckWait = 500 * time.Millisecond
+	const n = 4
 	for i := range n {
 		b.publish(t, "acme", "evt-"+strconv.Itoa(i))
 	}
 	calls := newCounter()
 	startConsumer(t, b.js, b.topo, cfg, func(ctx context.Context, d Delivery) error {
 		// One slow handler keeps a slot busy while the other slot turns
-		// over, so fetched messages wait longer than AckWait for a slot.
-		if calls.add(eventID(t, d)) == 1 && eventID(t, d) == "evt-0" {
-			time.Sleep(2 * time.Second)
+		// over, so a message fetched ahead would wait longer than AckWait.
+		id := eventID(t, d)
+		if calls.add(id) == 1 && id == "evt-0" {
+			time.Sleep(2500 * time.Millisecond)
 			return nil
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(time.Second)
 		return nil
 	})
 	eventually(t, 20*time.Second, "every message handled", func() bool { return len(calls.snapshot()) == n })

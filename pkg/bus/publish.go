@@ -35,6 +35,14 @@ func MsgID(tenant string, parts ...string) string {
 	return tenant + ":" + strings.Join(parts, ":")
 }
 
+// ResultMsgID is the de-duplication id of the result of flow on an event:
+// {tenant}/{flow}/{event id}. Results share the events stream; the '/' after
+// the tenant (which no tenant or flow name contains) keeps them apart from
+// event ids, which follow a ':'.
+func ResultMsgID(tenant, flow, eventID string) string {
+	return tenant + "/" + flow + "/" + eventID
+}
+
 // Published is the outcome of a publish: where JetStream stored the message,
 // or that it was a duplicate of one stored earlier within the window.
 type Published struct {
@@ -119,7 +127,7 @@ func (p *Publisher) PublishResult(ctx context.Context, r *eventsv1.FlowResult) (
 	if event.ValidTraceparent(r.Traceparent) {
 		h.Set(HeaderTraceparent, r.Traceparent)
 	}
-	return p.Publish(ctx, subject, MsgID(r.Tenant, r.EventId, r.Flow, ResultSuffix), data, h)
+	return p.Publish(ctx, subject, ResultMsgID(r.Tenant, r.Flow, r.EventId), data, h)
 }
 
 // Publish publishes data to subject with the given de-duplication id and

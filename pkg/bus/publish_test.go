@@ -231,8 +231,14 @@ func TestPublishResult(t *testing.T) {
 	if ep := b.publish(t, "acme", "evt-1"); ep.Duplicate {
 		t.Fatal("event deduplicated against a result")
 	}
-	if n := b.streamMsgs(t, b.topo.EventsStream()); n != 4 {
-		t.Fatalf("stream holds %d messages, want 4", n)
+	// Nor with an event whose id looks like a result's de-duplication id.
+	for _, id := range []string{"evt-1:handle_order:result", "handle_order/evt-1", "acme/handle_order/evt-1"} {
+		if ep := b.publish(t, "acme", id); ep.Duplicate {
+			t.Fatalf("event %q deduplicated against a result", id)
+		}
+	}
+	if n := b.streamMsgs(t, b.topo.EventsStream()); n != 7 {
+		t.Fatalf("stream holds %d messages, want 7", n)
 	}
 }
 

@@ -79,7 +79,19 @@ func validToken(field, whole, tok string, max int) error {
 func ValidateTenant(tenant string) error { return validToken("tenant", tenant, tenant, maxTenantLen) }
 
 // ValidateEnv checks an environment name (dev, staging, prod, ...).
-func ValidateEnv(env string) error { return validToken("env", env, env, maxEnvLen) }
+// Only lower-case letters, digits and '-' are allowed, so that the stream
+// names derived from it (upper-cased, '-' as '_') cannot collide.
+func ValidateEnv(env string) error {
+	if err := validToken("env", env, env, maxEnvLen); err != nil {
+		return err
+	}
+	for i := 0; i < len(env); i++ {
+		if c := env[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return &TokenError{"env", env, "use lower-case letters, digits and '-'"}
+		}
+	}
+	return nil
+}
 
 // ValidateName checks a single-token name such as a source, flow, stage or node id.
 func ValidateName(field, name string) error { return validToken(field, name, name, maxTokenLen) }

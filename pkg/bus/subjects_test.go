@@ -54,6 +54,8 @@ func TestValidateTokens(t *testing.T) {
 		{"env dot", "env", "prod.eu", false, "dots"},
 		{"env gt", "env", ">", false, "wildcard"},
 		{"env space", "env", "pr od", false, "whitespace"},
+		{"env upper case collides with lower case", "env", "Dev", false, "lower-case"},
+		{"env underscore collides with dash", "env", "eu_prod", false, "lower-case"},
 
 		{"type entity.action", "event_type", "order.created", true, ""},
 		{"type single token", "event_type", "ping", true, ""},

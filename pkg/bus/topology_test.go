@@ -215,7 +215,8 @@ func TestEnsureConcurrentOnFreshServer(t *testing.T) {
 	srv := natstest.RunServer(t)
 	topo := DefaultTopology("dev")
 	topo.Memory = true
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	for i := 0; i < 3; i++ {
@@ -234,7 +235,7 @@ func TestEnsureConcurrentOnFreshServer(t *testing.T) {
 		}
 	}
 	_, js := natstest.Connect(t, srv.URL())
-	if err := topo.Check(ctx, js); err != nil {
+	if err := topo.Check(testCtx(t), js); err != nil {
 		t.Fatal(err)
 	}
 }
