@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/greentic/events/pkg/event"
+	"github.com/greentic/events/pkg/natstest"
 )
 
 // eventID decodes the event id of a delivery.
@@ -31,7 +32,7 @@ func eventID(t *testing.T, d Delivery) string {
 
 func waitAcked(t *testing.T, b *testBus, durable string) {
 	t.Helper()
-	eventually(t, 10*time.Second, "consumer "+durable+" to have nothing pending", func() bool {
+	natstest.Eventually(t, 10*time.Second, "consumer "+durable+" to have nothing pending", func() bool {
 		info := b.consumerInfo(t, durable)
 		return info.NumAckPending == 0 && info.NumPending == 0
 	})
@@ -52,7 +53,7 @@ func TestConsumerAcksHandledMessage(t *testing.T) {
 		calls.add(eventID(t, d))
 		return nil
 	})
-	eventually(t, 10*time.Second, "one call", func() bool { return calls.total() == 1 })
+	natstest.Eventually(t, 10*time.Second, "one call", func() bool { return calls.total() == 1 })
 	waitAcked(t, b, cfg.Durable)
 	if info := b.consumerInfo(t, cfg.Durable); info.NumRedelivered != 0 || info.AckFloor.Stream != p.Sequence {
 		t.Fatalf("consumer info: redelivered=%d ack floor=%d", info.NumRedelivered, info.AckFloor.Stream)
@@ -93,7 +94,7 @@ func TestConsumerRetriesWithBackoff(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, "three calls", func() bool {
+	natstest.Eventually(t, 10*time.Second, "three calls", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(attempts) >= 3
@@ -132,7 +133,7 @@ func TestConsumerDeadLettersExhaustedRetries(t *testing.T) {
 		calls.add(eventID(t, d))
 		return errors.New("smtp 451: try again later")
 	})
-	eventually(t, 10*time.Second, "a dead letter", func() bool { return b.streamMsgs(t, b.topo.DLQStream()) == 1 })
+	natstest.Eventually(t, 10*time.Second, "a dead letter", func() bool { return b.streamMsgs(t, b.topo.DLQStream()) == 1 })
 	waitAcked(t, b, cfg.Durable)
 
 	dl := b.rawMsgs(t, b.topo.DLQStream())[0]
@@ -201,7 +202,7 @@ func TestConsumerDeadLettersPermanentAtOnce(t *testing.T) {
 		calls.add(eventID(t, d))
 		return fmt.Errorf("render template: %w", Permanent(errors.New("unknown variable order.total")))
 	})
-	eventually(t, 10*time.Second, "two dead letters", func() bool { return b.streamMsgs(t, b.topo.DLQStream()) == 2 })
+	natstest.Eventually(t, 10*time.Second, "two dead letters", func() bool { return b.streamMsgs(t, b.topo.DLQStream()) == 2 })
 	waitAcked(t, b, cfg.Durable)
 	subjects := map[string]bool{}
 	for _, dl := range b.rawMsgs(t, b.topo.DLQStream()) {
@@ -239,8 +240,8 @@ func TestConsumerPanicIsDeadLetteredAndLoopContinues(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, "the good message", func() bool { return calls.get("good") == 1 })
-	eventually(t, 10*time.Second, "a dead letter", func() bool { return b.streamMsgs(t, b.topo.DLQStream()) == 1 })
+	natstest.Eventually(t, 10*time.Second, "the good message", func() bool { return calls.get("good") == 1 })
+	natstest.Eventually(t, 10*time.Second, "a dead letter", func() bool { return b.streamMsgs(t, b.topo.DLQStream()) == 1 })
 	waitAcked(t, b, cfg.Durable)
 	dl := b.rawMsgs(t, b.topo.DLQStream())[0]
 	if reason := dl.Header.Get(HeaderDLQReason); !strings.Contains(reason, "panic") || dl.Header.Get(HeaderDLQPermanent) != "true" {
@@ -254,7 +255,7 @@ func TestConsumerPanicIsDeadLetteredAndLoopContinues(t *testing.T) {
 	}
 	// Still consuming.
 	b.publish(t, "acme", "later")
-	eventually(t, 10*time.Second, "a message after the panic", func() bool { return calls.get("later") == 1 })
+	natstest.Eventually(t, 10*time.Second, "a message after the panic", func() bool { return calls.get("later") == 1 })
 }
 
 func TestConsumerHonoursRetryAfter(t *testing.T) {
@@ -274,7 +275,7 @@ func TestConsumerHonoursRetryAfter(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, "the retry", func() bool {
+	natstest.Eventually(t, 10*time.Second, "the retry", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(at) == 2
@@ -322,7 +323,7 @@ func TestConsumerCrashBeforeAck(t *testing.T) {
 		completedB.Add(1)
 		return nil
 	})
-	eventually(t, 10*time.Second, "replica B to complete the message", func() bool { return completedB.Load() == 1 })
+	natstest.Eventually(t, 10*time.Second, "replica B to complete the message", func() bool { return completedB.Load() == 1 })
 	waitAcked(t, b, cfg.Durable)
 	if got := attemptB.Load(); got != 2 {
 		t.Errorf("replica B saw attempt %d, want 2", got)
@@ -343,7 +344,7 @@ func TestConsumerRunFailsWhenConsumerDeleted(t *testing.T) {
 	b := newTestBus(t)
 	cfg := b.consumerConfig("flow")
 	r := startConsumer(t, b.js, b.topo, cfg, func(ctx context.Context, d Delivery) error { return nil })
-	eventually(t, 10*time.Second, "the durable to exist", func() bool {
+	natstest.Eventually(t, 10*time.Second, "the durable to exist", func() bool {
 		_, err := b.js.Consumer(b.ctx, cfg.Stream, cfg.Durable)
 		return err == nil
 	})
@@ -375,7 +376,7 @@ func TestConsumerReplicasShareDurable(t *testing.T) {
 	for i := range n {
 		b.publish(t, "acme", "evt-"+strconv.Itoa(i))
 	}
-	eventually(t, 20*time.Second, "every message handled", func() bool { return len(calls.snapshot()) == n })
+	natstest.Eventually(t, 20*time.Second, "every message handled", func() bool { return len(calls.snapshot()) == n })
 	waitAcked(t, b, cfg.Durable)
 	for id, c := range calls.snapshot() {
 		if c != 1 {
@@ -418,14 +419,14 @@ func TestConsumerBoundsConcurrency(t *testing.T) {
 		<-release
 		return nil
 	})
-	eventually(t, 10*time.Second, "3 handlers in flight", func() bool { return inFlight.Load() == 3 })
+	natstest.Eventually(t, 10*time.Second, "3 handlers in flight", func() bool { return inFlight.Load() == 3 })
 	// Give an unbounded loop the chance to start more.
 	time.Sleep(300 * time.Millisecond)
 	if got := inFlight.Load(); got != 3 {
 		t.Fatalf("%d handlers in flight, want 3", got)
 	}
 	close(release)
-	eventually(t, 10*time.Second, "every message handled", func() bool { return len(calls.snapshot()) == n })
+	natstest.Eventually(t, 10*time.Second, "every message handled", func() bool { return len(calls.snapshot()) == n })
 	waitAcked(t, b, cfg.Durable)
 	if got := maxInFlight.Load(); got != 3 {
 		t.Fatalf("max in flight = %d, want 3", got)
@@ -459,7 +460,7 @@ func TestConsumerQueuedMessagesNotRedelivered(t *testing.T) {
 		time.Sleep(time.Second)
 		return nil
 	})
-	eventually(t, 20*time.Second, "every message handled", func() bool { return len(calls.snapshot()) == n })
+	natstest.Eventually(t, 20*time.Second, "every message handled", func() bool { return len(calls.snapshot()) == n })
 	waitAcked(t, b, cfg.Durable)
 	for id, c := range calls.snapshot() {
 		if c != 1 {
@@ -489,7 +490,7 @@ func TestConsumerGracefulDrain(t *testing.T) {
 		finished.Add(1)
 		return nil
 	})
-	eventually(t, 10*time.Second, "2 handlers started", func() bool { return started.Load() == 2 })
+	natstest.Eventually(t, 10*time.Second, "2 handlers started", func() bool { return started.Load() == 2 })
 	r.cancel()
 	if err := r.wait(t, 10*time.Second); err != nil {
 		t.Fatalf("Run after cancel = %v, want nil", err)
@@ -574,7 +575,7 @@ func TestConsumerLongHandlerNotRedelivered(t *testing.T) {
 		done.Store(true)
 		return nil
 	})
-	eventually(t, 10*time.Second, "the handler to finish", done.Load)
+	natstest.Eventually(t, 10*time.Second, "the handler to finish", done.Load)
 	waitAcked(t, b, cfg.Durable)
 	if n := calls.get("evt-1"); n != 1 {
 		t.Fatalf("handler called %d times, want 1", n)
@@ -594,7 +595,7 @@ func TestConsumerDeadLettersPerStage(t *testing.T) {
 			return Permanent(errors.New(stage + " rejected it"))
 		})
 	}
-	eventually(t, 10*time.Second, "both stages to finish", func() bool {
+	natstest.Eventually(t, 10*time.Second, "both stages to finish", func() bool {
 		for _, stage := range []string{"flow", "audit"} {
 			c, err := b.js.Consumer(b.ctx, b.topo.EventsStream(), b.topo.Durable(stage))
 			if err != nil {

@@ -181,18 +181,6 @@ func startConsumer(t *testing.T, js jetstream.JetStream, topo Topology, cfg Cons
 	return r
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // counter counts handler calls by message id.
 type counter struct {
 	mu sync.Mutex

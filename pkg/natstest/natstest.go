@@ -197,3 +197,16 @@ func freePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// Eventually polls cond every 10ms until it holds, failing the test with
+// what if it does not within timeout.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -91,18 +91,6 @@ func decodeStatus(t *testing.T, r response) statusBody {
 	return s
 }
 
-// eventually polls cond every 20ms until it holds or 10s have passed.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestHealthz(t *testing.T) {
 	url, _ := serveOps(t, OpsHandler(NewRegistry(), NewReadiness()), 5*time.Second)
 	r := get(t, url+"/healthz")

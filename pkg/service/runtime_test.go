@@ -79,13 +79,13 @@ func TestRuntimeReadiness(t *testing.T) {
 	}
 
 	s.Stop()
-	eventually(t, "nats check fails after the server stopped", func() bool {
+	natstest.Eventually(t, 10*time.Second, "nats check fails after the server stopped", func() bool {
 		return strings.Contains(failing(t, rt)["nats"], "not connected")
 	})
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "nats check passes after the server came back", func() bool {
+	natstest.Eventually(t, 10*time.Second, "nats check passes after the server came back", func() bool {
 		return len(failing(t, rt)) == 0
 	})
 }
@@ -268,7 +268,7 @@ func TestRunLifecycle(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("body did not start within 15s")
 	}
-	eventually(t, "/readyz is 200", func() bool { return get(t, "http://"+ops+"/readyz").code == http.StatusOK })
+	natstest.Eventually(t, 10*time.Second, "/readyz is 200", func() bool { return get(t, "http://"+ops+"/readyz").code == http.StatusOK })
 	if r := get(t, "http://"+ops+"/healthz"); r.code != http.StatusOK {
 		t.Errorf("/healthz = %d", r.code)
 	}
@@ -292,7 +292,7 @@ func TestRunLifecycle(t *testing.T) {
 		t.Error("Run returned before the body did")
 	}
 	assertClosed(t, ops)
-	eventually(t, "the connection is closed", func() bool { return s.NumClients() == 0 })
+	natstest.Eventually(t, 10*time.Second, "the connection is closed", func() bool { return s.NumClients() == 0 })
 
 	out := logs.String()
 	for _, want := range []string{`"msg":"service starting"`, `"msg":"service stopped"`, `"service":"svc-test"`, `"env":"runtest"`, `"ops_addr":"` + ops + `"`} {
@@ -318,7 +318,7 @@ func TestRunWaitsForBus(t *testing.T) {
 	})
 
 	var r response
-	eventually(t, "the ops server answers while the bus is down", func() bool {
+	natstest.Eventually(t, 10*time.Second, "the ops server answers while the bus is down", func() bool {
 		c, err := net.DialTimeout("tcp", ops, time.Second)
 		if err != nil {
 			return false
@@ -347,7 +347,7 @@ func TestRunWaitsForBus(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("body did not start within 20s of the bus coming up")
 	}
-	eventually(t, "/readyz is 200", func() bool { return get(t, "http://"+ops+"/readyz").code == http.StatusOK })
+	natstest.Eventually(t, 10*time.Second, "/readyz is 200", func() bool { return get(t, "http://"+ops+"/readyz").code == http.StatusOK })
 	cancel()
 	if err := waitRun(t, done); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
@@ -366,7 +366,7 @@ func TestRunBodyError(t *testing.T) {
 		t.Fatalf("Run = %v, want the body's error", err)
 	}
 	assertClosed(t, ops)
-	eventually(t, "the connection is closed", func() bool { return s.NumClients() == 0 })
+	natstest.Eventually(t, 10*time.Second, "the connection is closed", func() bool { return s.NumClients() == 0 })
 	if !strings.Contains(logs.String(), `"err":"boom"`) {
 		t.Errorf("the stop log does not carry the body's error:\n%s", logs.String())
 	}
@@ -428,7 +428,7 @@ func TestRunOpsAddrInUse(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "GREENTIC_OPS_ADDR") || !strings.Contains(err.Error(), ln.Addr().String()) {
 		t.Fatalf("Run = %v, want a listen error naming GREENTIC_OPS_ADDR and the address", err)
 	}
-	eventually(t, "the connection is closed", func() bool { return s.NumClients() == 0 })
+	natstest.Eventually(t, 10*time.Second, "the connection is closed", func() bool { return s.NumClients() == 0 })
 }
 
 func TestMainProgram(t *testing.T) {

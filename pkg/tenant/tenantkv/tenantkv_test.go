@@ -215,17 +215,6 @@ func watchRegistry(t *testing.T, f fixture) *tenant.Registry {
 	return reg
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // mustPut fails the test when a put fails: mustPut(t)(store.PutTenant(...)).
 func mustPut(t *testing.T) func(bool, error) {
 	return func(_ bool, err error) {
@@ -262,18 +251,18 @@ func TestWatchRegistry(t *testing.T) {
 		updated := source("acme", "shop")
 		updated.Disabled = true
 		mustPut(t)(f.store.PutSource(f.ctx, updated))
-		eventually(t, "initech/hooks in the registry", func() bool { _, ok := reg.Source("initech", "hooks"); return ok })
-		eventually(t, "acme/shop disabled", func() bool { s, _ := reg.Source("acme", "shop"); return s.Disabled })
+		natstest.Eventually(t, 10*time.Second, "initech/hooks in the registry", func() bool { _, ok := reg.Source("initech", "hooks"); return ok })
+		natstest.Eventually(t, 10*time.Second, "acme/shop disabled", func() bool { s, _ := reg.Source("acme", "shop"); return s.Disabled })
 	})
 	t.Run("deletes applied", func(t *testing.T) {
 		if err := f.kv(t, bus.BucketSources).Delete(f.ctx, "acme.shop"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "acme/shop gone", func() bool { _, ok := reg.Source("acme", "shop"); return !ok })
+		natstest.Eventually(t, 10*time.Second, "acme/shop gone", func() bool { _, ok := reg.Source("acme", "shop"); return !ok })
 		if err := f.kv(t, bus.BucketTenants).Purge(f.ctx, "globex"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "globex gone", func() bool { _, ok := reg.Tenant("globex"); return !ok })
+		natstest.Eventually(t, 10*time.Second, "globex gone", func() bool { _, ok := reg.Tenant("globex"); return !ok })
 		if _, ok := reg.Source("globex", "crm"); ok {
 			t.Error("source of a deleted tenant still reachable")
 		}
@@ -302,7 +291,7 @@ func TestWatchRegistry(t *testing.T) {
 		// A valid write after the garbage shows the watch got past it.
 		mustPut(t)(f.store.PutTenant(f.ctx, tenant.Tenant{ID: "after"}))
 		mustPut(t)(f.store.PutSource(f.ctx, source("after", "hooks")))
-		eventually(t, "after/hooks in the registry", func() bool { _, ok := reg.Source("after", "hooks"); return ok })
+		natstest.Eventually(t, 10*time.Second, "after/hooks in the registry", func() bool { _, ok := reg.Source("after", "hooks"); return ok })
 		for _, id := range []string{"garbage", "wrongid", "other"} {
 			if _, ok := reg.Tenant(id); ok {
 				t.Errorf("malformed tenant %s in the registry", id)
@@ -424,7 +413,7 @@ func TestWatchFlows(t *testing.T) {
 	t.Run("update", func(t *testing.T) {
 		edited := flowDoc + "# edited\n"
 		mustPut(t)(f.store.PutFlow(f.ctx, "acme", "greet", []byte(edited)))
-		eventually(t, "edited acme/greet delivered", func() bool { e, _ := log.last("acme", "greet"); return string(e.Doc) == edited })
+		natstest.Eventually(t, 10*time.Second, "edited acme/greet delivered", func() bool { e, _ := log.last("acme", "greet"); return string(e.Doc) == edited })
 		if e, _ := log.last("acme", "greet"); e.Revision <= greetRev || e.Deleted {
 			t.Errorf("update = %+v, want a revision above %d and not deleted", e, greetRev)
 		}
@@ -433,6 +422,6 @@ func TestWatchFlows(t *testing.T) {
 		if err := f.kv(t, bus.BucketFlows).Delete(f.ctx, "globex.notify"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "globex/notify deletion delivered", func() bool { e, _ := log.last("globex", "notify"); return e.Deleted })
+		natstest.Eventually(t, 10*time.Second, "globex/notify deletion delivered", func() bool { e, _ := log.last("globex", "notify"); return e.Deleted })
 	})
 }

@@ -105,17 +105,6 @@ func results(t *testing.T, rt *service.Runtime) map[string][]*eventsv1.FlowResul
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestExecutorRunsMatchingFlows(t *testing.T) {
 	srv := natstest.RunServer(t)
 	rt := servicetest.Runtime(t, srv.URL(), "dev")
@@ -129,7 +118,7 @@ func TestExecutorRunsMatchingFlows(t *testing.T) {
 
 	created := "greentic.events.dev.demo.order.created.result"
 	shipped := "greentic.events.dev.demo.order.shipped.result"
-	waitFor(t, "two results", func() bool {
+	natstest.Eventually(t, 15*time.Second, "two results", func() bool {
 		r := results(t, rt)
 		return len(r[created]) == 1 && len(r[shipped]) == 1
 	})
@@ -150,7 +139,7 @@ func TestExecutorRunsMatchingFlows(t *testing.T) {
 	}
 	// Events without a matching flow are consumed without a result, and
 	// results themselves never trigger flows.
-	waitFor(t, "every event acked", func() bool {
+	natstest.Eventually(t, 15*time.Second, "every event acked", func() bool {
 		c, err := rt.JS.Consumer(context.Background(), rt.Topology.EventsStream(), rt.Topology.Durable(Name))
 		if err != nil {
 			return false
@@ -171,11 +160,11 @@ func TestExecutorHotReloadsFlows(t *testing.T) {
 
 	publish(t, rt, "demo", "o-1", "order.created")
 	subject := "greentic.events.dev.demo.order.created.result"
-	waitFor(t, "first result", func() bool { return len(results(t, rt)[subject]) == 1 })
+	natstest.Eventually(t, 15*time.Second, "first result", func() bool { return len(results(t, rt)[subject]) == 1 })
 
 	putFlow(t, rt, "demo", "handle_event", strings.ReplaceAll(handleEvent, "confirmed", "accepted"))
 	// The executor picks the change up without restart.
-	waitFor(t, "result of the changed flow", func() bool {
+	natstest.Eventually(t, 15*time.Second, "result of the changed flow", func() bool {
 		publish(t, rt, "demo", "o-"+time.Now().Format("150405.000000000"), "order.created")
 		for _, r := range results(t, rt)[subject] {
 			if strings.Contains(string(r.Output), "accepted") {
@@ -223,7 +212,7 @@ func TestExecutorCrashBetweenReceiveAndAck(t *testing.T) {
 	restarted := servicetest.Runtime(t, srv.URL(), "dev")
 	servicetest.Go(t, func(ctx context.Context) error { return Serve(ctx, restarted, testConfig()) })
 	subject := "greentic.events.dev.demo.order.created.result"
-	waitFor(t, "the result from the restarted executor", func() bool { return len(results(t, admin)[subject]) >= 1 })
+	natstest.Eventually(t, 15*time.Second, "the result from the restarted executor", func() bool { return len(results(t, admin)[subject]) >= 1 })
 	// Let any further redelivery happen, then check nothing doubled.
 	time.Sleep(1500 * time.Millisecond)
 	if got := results(t, admin)[subject]; len(got) != 1 || got[0].EventId != "o-1" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
+	"github.com/greentic/events/pkg/natstest"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/service/servicetest"
 	"github.com/greentic/events/pkg/signature"
@@ -227,13 +229,7 @@ func TestEndToEnd(t *testing.T) {
 // waitResults waits until subject holds n results.
 func (r *running) waitResults(t *testing.T, subject string, n uint64) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for r.count(t, subject) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d results on %s, want %d", r.count(t, subject), subject, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	natstest.Eventually(t, 15*time.Second, fmt.Sprintf("%d results on %s", n, subject), func() bool { return r.count(t, subject) >= n })
 }
 
 // TestRestartKeepsEverything stops standalone and starts it again on the same
