@@ -12,6 +12,7 @@ import (
 
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/natstest"
+	"github.com/greentic/events/pkg/service/servicetest"
 	"github.com/greentic/events/pkg/tenant"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
@@ -135,15 +136,10 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestApply(t *testing.T) {
-	s := natstest.RunServer(t)
-	_, js := natstest.Connect(t, s.URL())
+	rt := servicetest.Runtime(t, natstest.RunServer(t).URL(), "dev")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	topo := bus.DefaultTopology("dev")
-	if err := topo.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	store, err := tenantkv.Open(ctx, js, topo)
+	store, err := tenantkv.Open(ctx, rt.JS, rt.Topology)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +181,7 @@ func TestApply(t *testing.T) {
 	if src, ok := reg.Source("demo", "generic"); !ok || src.Signature.Prefix != "sha256=" || src.Secrets[0] != "demo-secret" {
 		t.Errorf("stored source = %+v, %v", src, ok)
 	}
-	flows, err := topo.KeyValue(ctx, js, bus.BucketFlows)
+	flows, err := rt.Topology.KeyValue(ctx, rt.JS, bus.BucketFlows)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/greentic/events/pkg/natstest"
@@ -372,15 +371,7 @@ func TestClusterR3SurvivesNodeLoss(t *testing.T) {
 	}
 	c := natstest.RunCluster(t, 3)
 	ctx := testCtx(t)
-	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, c.URLs())
 	topo := DefaultTopology("prod")
 	topo.Replicas = 3
 

@@ -29,10 +29,7 @@ func Main(ctx context.Context, p Program, args []string, stdout io.Writer) error
 	if p.Flags != nil {
 		p.Flags(f)
 	}
-	if err := f.Parse(args, os.LookupEnv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.Usage(stdout)
-		}
+	if err := ParseArgs(f, args, stdout); err != nil {
 		return err
 	}
 	if p.Validate != nil {
@@ -41,4 +38,14 @@ func Main(ctx context.Context, p Program, args []string, stdout io.Writer) error
 		}
 	}
 	return Run(ctx, p.Name, common, stdout, p.Body)
+}
+
+// ParseArgs parses args over the process environment; on -h it writes the
+// flags to stdout and returns flag.ErrHelp.
+func ParseArgs(f *Flags, args []string, stdout io.Writer) error {
+	err := f.Parse(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		f.Usage(stdout)
+	}
+	return err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/natstest"
+	"github.com/greentic/events/pkg/service/servicetest"
 	"github.com/greentic/events/pkg/tenant"
 )
 
@@ -28,19 +29,14 @@ type fixture struct {
 // newFixture starts a JetStream server with the dev topology and opens a Store.
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	s := natstest.RunServer(t)
-	_, js := natstest.Connect(t, s.URL())
+	rt := servicetest.Runtime(t, natstest.RunServer(t).URL(), "dev")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	topo := bus.DefaultTopology("dev")
-	if err := topo.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	store, err := Open(ctx, js, topo)
+	store, err := Open(ctx, rt.JS, rt.Topology)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{store: store, js: js, topo: topo, ctx: ctx}
+	return fixture{store: store, js: rt.JS, topo: rt.Topology, ctx: ctx}
 }
 
 func (f fixture) kv(t *testing.T, b bus.Bucket) jetstream.KeyValue {

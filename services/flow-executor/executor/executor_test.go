@@ -105,11 +105,18 @@ func results(t *testing.T, rt *service.Runtime) map[string][]*eventsv1.FlowResul
 	return out
 }
 
-func TestExecutorRunsMatchingFlows(t *testing.T) {
-	srv := natstest.RunServer(t)
-	rt := servicetest.Runtime(t, srv.URL(), "dev")
+// startExecutor runs one executor with the handle_event flow of tenant demo
+// on a fresh JetStream and returns its runtime.
+func startExecutor(t *testing.T) *service.Runtime {
+	t.Helper()
+	rt := servicetest.Runtime(t, natstest.RunServer(t).URL(), "dev")
 	putFlow(t, rt, "demo", "handle_event", handleEvent)
 	servicetest.Go(t, func(ctx context.Context) error { return Serve(ctx, rt, testConfig()) })
+	return rt
+}
+
+func TestExecutorRunsMatchingFlows(t *testing.T) {
+	rt := startExecutor(t)
 
 	publish(t, rt, "demo", "o-1", "order.created")
 	publish(t, rt, "demo", "o-2", "order.shipped")
@@ -153,10 +160,7 @@ func TestExecutorRunsMatchingFlows(t *testing.T) {
 }
 
 func TestExecutorHotReloadsFlows(t *testing.T) {
-	srv := natstest.RunServer(t)
-	rt := servicetest.Runtime(t, srv.URL(), "dev")
-	putFlow(t, rt, "demo", "handle_event", handleEvent)
-	servicetest.Go(t, func(ctx context.Context) error { return Serve(ctx, rt, testConfig()) })
+	rt := startExecutor(t)
 
 	publish(t, rt, "demo", "o-1", "order.created")
 	subject := "greentic.events.dev.demo.order.created.result"
@@ -193,7 +197,20 @@ func TestExecutorCrashBetweenReceiveAndAck(t *testing.T) {
 		once.Do(func() { close(received) })
 		<-release
 	}
-	stopA := servicetest.Go(t, func(ctx context.Context) error { return Serve(ctx, crashed, cfgA) })
+	// The killed replica may stop with an error (its connection is gone);
+	// it only has to stop.
+	ctxA, cancelA := context.WithCancel(context.Background())
+	doneA := make(chan error, 1)
+	go func() { doneA <- Serve(ctxA, crashed, cfgA) }()
+	stopA := func() {
+		cancelA()
+		select {
+		case <-doneA:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the killed executor did not stop")
+		}
+	}
+	t.Cleanup(cancelA)
 
 	publish(t, admin, "demo", "o-1", "order.created")
 	select {

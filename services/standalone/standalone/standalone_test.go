@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -60,29 +59,15 @@ func start(t *testing.T, dataDir string) (*running, context.CancelFunc) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("standalone did not start")
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	natstest.Eventually(t, 15*time.Second, "standalone ready", func() bool {
 		resp, err := http.Get("http://" + ep.Ops + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("standalone never became ready (%v)", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	nc, err := nats.Connect(ep.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	nc, js := natstest.Connect(t, ep.NATSURL)
 	stream, err := js.Stream(context.Background(), "GREENTIC_EVENTS_DEV")
 	if err != nil {
 		t.Fatal(err)

@@ -31,10 +31,7 @@ func run(ctx context.Context, args []string) error {
 	var cfg standalone.Config
 	f := service.NewFlags(standalone.Name)
 	cfg.RegisterFlags(f)
-	if err := f.Parse(args, os.LookupEnv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.Usage(os.Stdout)
-		}
+	if err := service.ParseArgs(f, args, os.Stdout); err != nil {
 		return err
 	}
 	return standalone.Run(ctx, cfg, os.Stdout)

@@ -41,10 +41,7 @@ func run(ctx context.Context, args []string) error {
 	f.String(&env, "env", "dev", "environment")
 	f.String(&tenantID, "tenant", "", "only this tenant")
 	f.Bool(&all, "all", false, "print the stored history first, not only new messages")
-	if err := f.Parse(args, os.LookupEnv); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.Usage(os.Stdout)
-		}
+	if err := service.ParseArgs(f, args, os.Stdout); err != nil {
 		return err
 	}
 	topo := bus.DefaultTopology(env)
