@@ -38,11 +38,12 @@ type Flow struct {
 
 type fileDoc struct {
 	Tenants []struct {
-		ID          string          `json:"id"`
-		DisplayName string          `json:"display_name"`
-		Suspended   bool            `json:"suspended"`
-		Sources     []tenant.Source `json:"sources"`
-		Flows       []string        `json:"flows"`
+		ID          string           `json:"id"`
+		DisplayName string           `json:"display_name"`
+		Suspended   bool             `json:"suspended"`
+		RateLimit   tenant.RateLimit `json:"rate_limit"`
+		Sources     []tenant.Source  `json:"sources"`
+		Flows       []string         `json:"flows"`
 	} `json:"tenants"`
 }
 
@@ -73,7 +74,7 @@ func Load(path string) (*Bundle, error) {
 	// would silently replace the first, and re-applying would never settle.
 	tenantAt := map[string]int{}
 	for i, dt := range doc.Tenants {
-		t := Tenant{Tenant: tenant.Tenant{ID: dt.ID, DisplayName: dt.DisplayName, Suspended: dt.Suspended}}
+		t := Tenant{Tenant: tenant.Tenant{ID: dt.ID, DisplayName: dt.DisplayName, Suspended: dt.Suspended, RateLimit: dt.RateLimit}}
 		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("bundle %s: tenants[%d]: %w", path, i, err)
 		}

@@ -19,6 +19,11 @@ const (
 	BucketSources   Bucket = "sources"
 	BucketFlows     Bucket = "flows"
 	BucketSchedules Bucket = "schedules"
+	// BucketDeliveries is not configuration: the ingress records there each
+	// provider delivery id it has stored, for DeliveryWindow, so a
+	// redelivery long after the stream's duplicate window still produces no
+	// second event.
+	BucketDeliveries Bucket = "deliveries"
 )
 
 // AllBuckets lists every configuration bucket the topology creates.
@@ -33,6 +38,7 @@ type Topology struct {
 	OutboundMaxAge  time.Duration // sender commands
 	DLQMaxAge       time.Duration // dead letters
 	DuplicateWindow time.Duration // Nats-Msg-Id de-duplication window
+	DeliveryWindow  time.Duration // how long the ingress remembers provider delivery ids
 	Memory          bool          // memory storage (tests, benchmarks); file storage otherwise
 }
 
@@ -45,6 +51,7 @@ func DefaultTopology(env string) Topology {
 		OutboundMaxAge:  7 * 24 * time.Hour,
 		DLQMaxAge:       14 * 24 * time.Hour,
 		DuplicateWindow: 2 * time.Hour,
+		DeliveryWindow:  24 * time.Hour,
 	}
 }
 
@@ -69,6 +76,9 @@ func (t Topology) Validate() error {
 		if t.DuplicateWindow > age.d {
 			return fmt.Errorf("duplicate window %s must not exceed %s %s", t.DuplicateWindow, age.name, age.d)
 		}
+	}
+	if t.DeliveryWindow < t.DuplicateWindow {
+		return fmt.Errorf("delivery window %s must not be shorter than the duplicate window %s", t.DeliveryWindow, t.DuplicateWindow)
 	}
 	return nil
 }
@@ -121,7 +131,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 
 // Buckets returns the KV bucket configurations of the environment.
 func (t Topology) Buckets() []jetstream.KeyValueConfig {
-	out := make([]jetstream.KeyValueConfig, 0, len(AllBuckets))
+	out := make([]jetstream.KeyValueConfig, 0, len(AllBuckets)+1)
 	for _, b := range AllBuckets {
 		out = append(out, jetstream.KeyValueConfig{
 			Bucket:      t.BucketName(b),
@@ -131,7 +141,14 @@ func (t Topology) Buckets() []jetstream.KeyValueConfig {
 			Replicas:    t.Replicas,
 		})
 	}
-	return out
+	return append(out, jetstream.KeyValueConfig{
+		Bucket:      t.BucketName(BucketDeliveries),
+		Description: "Greentic provider delivery ids already stored, kept for the delivery window",
+		History:     1,
+		TTL:         t.DeliveryWindow,
+		Storage:     t.storage(),
+		Replicas:    t.Replicas,
+	})
 }
 
 // Ensure creates or updates every stream and bucket; it is idempotent and

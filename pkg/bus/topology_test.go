@@ -23,6 +23,7 @@ func prodLikeTopology() Topology {
 		OutboundMaxAge:  2 * time.Hour,
 		DLQMaxAge:       14 * 24 * time.Hour,
 		DuplicateWindow: 90 * time.Minute,
+		DeliveryWindow:  3 * time.Hour,
 	}
 }
 
@@ -113,6 +114,18 @@ func TestEnsureCreatesStreamsAndBuckets(t *testing.T) {
 	}
 	if len(AllBuckets) != 4 {
 		t.Errorf("%d buckets, want 4", len(AllBuckets))
+	}
+	// Delivery ids expire after the delivery window.
+	kv, err := js.KeyValue(ctx, "greentic_stage-eu_deliveries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != 3*time.Hour || st.History() != 1 {
+		t.Errorf("deliveries bucket ttl=%s history=%d, want 3h and 1", st.TTL(), st.History())
 	}
 }
 
@@ -298,7 +311,8 @@ func TestTopologyValidate(t *testing.T) {
 	}{
 		{"default", func(*Topology) {}, ""},
 		{"prod R3", func(t *Topology) { t.Replicas = 3 }, ""},
-		{"window equal to max age", func(t *Topology) { t.DuplicateWindow = t.EventsMaxAge }, ""},
+		{"window equal to max age", func(t *Topology) { t.DuplicateWindow, t.DeliveryWindow = t.EventsMaxAge, t.EventsMaxAge }, ""},
+		{"delivery window shorter than duplicate window", func(t *Topology) { t.DeliveryWindow = time.Hour }, "delivery window"},
 		{"empty env", func(t *Topology) { t.Env = "" }, "env"},
 		{"env with dot", func(t *Topology) { t.Env = "prod.eu" }, "env"},
 		{"env wildcard", func(t *Topology) { t.Env = "*" }, "env"},

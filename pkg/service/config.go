@@ -24,6 +24,7 @@ type Common struct {
 	OutboundMaxAge  time.Duration
 	DLQMaxAge       time.Duration
 	DuplicateWindow time.Duration
+	DeliveryWindow  time.Duration
 }
 
 // Register defines the common flags; opsAddr is the service's default ops address.
@@ -41,6 +42,7 @@ func (c *Common) Register(f *Flags, opsAddr string) {
 	f.Duration(&c.OutboundMaxAge, "outbound-max-age", d.OutboundMaxAge, "how long outbound commands are kept")
 	f.Duration(&c.DLQMaxAge, "dlq-max-age", d.DLQMaxAge, "how long dead letters are kept")
 	f.Duration(&c.DuplicateWindow, "duplicate-window", d.DuplicateWindow, "Nats-Msg-Id de-duplication window")
+	f.Duration(&c.DeliveryWindow, "delivery-window", d.DeliveryWindow, "how long the ingress remembers provider delivery ids, so a redelivery makes no second event")
 }
 
 // Topology is the bus topology these settings describe.
@@ -52,6 +54,7 @@ func (c Common) Topology() bus.Topology {
 		OutboundMaxAge:  c.OutboundMaxAge,
 		DLQMaxAge:       c.DLQMaxAge,
 		DuplicateWindow: c.DuplicateWindow,
+		DeliveryWindow:  c.DeliveryWindow,
 	}
 }
 

@@ -54,6 +54,11 @@ func (f *Flags) Int64(p *int64, name string, def int64, usage string) {
 	f.fs.Int64Var(p, name, def, f.add(name, usage))
 }
 
+// Float64 defines a float64 flag.
+func (f *Flags) Float64(p *float64, name string, def float64, usage string) {
+	f.fs.Float64Var(p, name, def, f.add(name, usage))
+}
+
 // Bool defines a bool flag.
 func (f *Flags) Bool(p *bool, name string, def bool, usage string) {
 	f.fs.BoolVar(p, name, def, f.add(name, usage))

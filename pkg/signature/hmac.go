@@ -17,6 +17,9 @@ var (
 	ErrMissing   = errors.New("signature missing")
 	ErrMalformed = errors.New("signature malformed")
 	ErrMismatch  = errors.New("signature does not match")
+	// ErrExpired reports a signed timestamp that is too old or too far in
+	// the future (outside the tolerance, in either direction).
+	ErrExpired = errors.New("signature timestamp outside the tolerance")
 )
 
 // Encoding of a signature value.

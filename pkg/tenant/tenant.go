@@ -5,13 +5,18 @@
 package tenant
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/greentic/events/pkg/bus"
+	"github.com/greentic/events/pkg/signature"
 )
 
 // Tenant is one customer of the platform.
@@ -20,23 +25,83 @@ type Tenant struct {
 	DisplayName string `json:"display_name,omitempty"`
 	// Suspended tenants keep their configuration but receive nothing.
 	Suspended bool `json:"suspended,omitempty"`
+	// RateLimit caps the tenant's webhook intake on each ingress replica;
+	// zero uses the ingress default.
+	RateLimit RateLimit `json:"rate_limit,omitzero"`
 }
 
-// Validate checks the tenant id.
-func (t Tenant) Validate() error { return bus.ValidateTenant(t.ID) }
+// RateLimit is a token bucket: PerSecond requests on average, Burst at once.
+type RateLimit struct {
+	PerSecond float64 `json:"per_second,omitempty"`
+	Burst     int     `json:"burst,omitempty"`
+}
 
-// Verification schemes of a webhook source.
+// Validate checks the tenant id and its limits.
+func (t Tenant) Validate() error {
+	if err := bus.ValidateTenant(t.ID); err != nil {
+		return err
+	}
+	if t.RateLimit.PerSecond < 0 || t.RateLimit.Burst < 0 {
+		return fmt.Errorf("rate_limit: per_second and burst must not be negative, got %g and %d", t.RateLimit.PerSecond, t.RateLimit.Burst)
+	}
+	if (t.RateLimit.PerSecond == 0) != (t.RateLimit.Burst == 0) {
+		return errors.New("rate_limit: set both per_second and burst, or neither")
+	}
+	return nil
+}
+
+// Verification schemes of a webhook source. Each is checked exactly as the
+// provider documents it (see package signature).
 const (
-	SchemeHMACSHA256 = "hmac-sha256"
-	SchemeNone       = "none"
+	SchemeHMACSHA256       = "hmac-sha256"
+	SchemeStandardWebhooks = "standard-webhooks"
+	SchemeGitHub           = "github"
+	SchemeStripe           = "stripe"
+	SchemeTwilio           = "twilio"
+	SchemeSendGrid         = "sendgrid"
+	SchemeBearer           = "bearer"
+	SchemeNone             = "none"
 )
 
-// Signature says where and how a source's HMAC signature is carried.
+// CloudEventsSource is the name of the source whose scheme and secrets
+// authenticate a tenant's CloudEvents route; only schemes that sign the
+// request generically may be used for it.
+const CloudEventsSource = "cloudevents"
+
+var cloudEventsSchemes = []string{SchemeHMACSHA256, SchemeStandardWebhooks, SchemeBearer, SchemeNone}
+
+// Schemes lists every verification scheme.
+var Schemes = []string{SchemeHMACSHA256, SchemeStandardWebhooks, SchemeGitHub, SchemeStripe, SchemeTwilio, SchemeSendGrid, SchemeBearer, SchemeNone}
+
+// HasConvention reports whether a scheme's provider says where the event type
+// and delivery id are, so a source of it may leave event_type unset.
+func HasConvention(scheme string) bool {
+	switch scheme {
+	case SchemeStandardWebhooks, SchemeGitHub, SchemeStripe, SchemeTwilio, SchemeSendGrid:
+		return true
+	}
+	return false
+}
+
+// timestamped reports whether a scheme signs a timestamp that Tolerance bounds.
+func timestamped(scheme string) bool {
+	switch scheme {
+	case SchemeStandardWebhooks, SchemeStripe, SchemeSendGrid:
+		return true
+	}
+	return false
+}
+
+// Signature says where and how a source's HMAC signature is carried
+// (scheme hmac-sha256 only).
 type Signature struct {
 	Header   string `json:"header,omitempty"`   // e.g. X-Greentic-Signature
 	Encoding string `json:"encoding,omitempty"` // hex (default) or base64
 	Prefix   string `json:"prefix,omitempty"`   // e.g. "sha256="
 }
+
+// IsZero reports whether nothing is configured.
+func (s Signature) IsZero() bool { return s == Signature{} }
 
 // ValueFrom says where a value of an incoming request is taken from: a
 // top-level JSON field of the body, a header, or a fixed value.
@@ -62,19 +127,63 @@ func (v ValueFrom) validate(name string) error {
 	return nil
 }
 
-// DefaultMaxBodyBytes is the body limit of a source that sets none.
-const DefaultMaxBodyBytes = 1 << 20
+// Duration is a time.Duration written as a Go duration string ("5m") in
+// JSON and YAML.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string such as "300s" or "5m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"5m\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: use a number with a unit such as \"300s\" or \"5m\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Limits of a source's configuration.
+const (
+	// DefaultMaxBodyBytes is the body limit of a source that sets none.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultTolerance is how far a signed timestamp may be from now.
+	DefaultTolerance = 5 * time.Minute
+	// MaxTolerance bounds Tolerance: a replay older than the tolerance is
+	// refused by its timestamp, so it must stay well inside the delivery
+	// window in which delivery ids are remembered.
+	MaxTolerance = time.Hour
+	maxSecrets   = 8
+)
 
 // Source is an inbound webhook source of a tenant.
 type Source struct {
 	Tenant string `json:"tenant"`
 	Name   string `json:"name"`
 	Scheme string `json:"scheme"`
-	// Secrets are all accepted at once, so a secret can be rotated.
-	Secrets   []string  `json:"secrets,omitempty"`
-	Signature Signature `json:"signature,omitempty"`
-	EventType ValueFrom `json:"event_type"`
-	EventID   ValueFrom `json:"event_id,omitempty"`
+	// Secrets are all accepted at once, so a secret can be rotated: shared
+	// HMAC secrets (hmac-sha256, github), whsec_ secrets (standard-webhooks,
+	// stripe), auth tokens (twilio) or tokens (bearer).
+	Secrets []string `json:"secrets,omitempty"`
+	// PublicKeys are SendGrid's Event Webhook verification keys (base64 DER).
+	PublicKeys []string `json:"public_keys,omitempty"`
+	// Signature locates a generic HMAC signature (hmac-sha256 only).
+	Signature Signature `json:"signature,omitzero"`
+	// Tolerance bounds the age of signed timestamps (standard-webhooks,
+	// stripe, sendgrid); 0 means DefaultTolerance.
+	Tolerance Duration `json:"tolerance,omitempty"`
+	// URL is the public URL the provider calls (twilio signs it). Empty means
+	// the URL as received, corrected by X-Forwarded-Proto and -Host.
+	URL string `json:"url,omitempty"`
+	// EventType and EventID say where the type and the delivery id come
+	// from; providers with a convention may leave them unset.
+	EventType ValueFrom `json:"event_type,omitzero"`
+	EventID   ValueFrom `json:"event_id,omitzero"`
 	// MaxBodyBytes limits the request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 	Disabled     bool  `json:"disabled,omitempty"`
@@ -88,7 +197,16 @@ func (s Source) BodyLimit() int64 {
 	return DefaultMaxBodyBytes
 }
 
-// Validate checks a source, naming the offending field.
+// EffectiveTolerance is the effective timestamp tolerance.
+func (s Source) EffectiveTolerance() time.Duration {
+	if s.Tolerance > 0 {
+		return time.Duration(s.Tolerance)
+	}
+	return DefaultTolerance
+}
+
+// Validate checks a source, naming the offending field. Errors never
+// contain a secret.
 func (s Source) Validate() error {
 	if err := bus.ValidateTenant(s.Tenant); err != nil {
 		return err
@@ -96,32 +214,43 @@ func (s Source) Validate() error {
 	if err := bus.ValidateName("source", s.Name); err != nil {
 		return err
 	}
-	switch s.Scheme {
-	case SchemeHMACSHA256:
-		if len(s.Secrets) == 0 {
-			return errors.New("secrets: at least one secret is required for scheme hmac-sha256")
-		}
-		for i, sec := range s.Secrets {
-			if len(sec) < 8 {
-				return fmt.Errorf("secrets[%d]: must be at least 8 characters", i)
-			}
-		}
-		if s.Signature.Header == "" {
-			return errors.New("signature.header: required for scheme hmac-sha256")
-		}
-		switch s.Signature.Encoding {
-		case "", "hex", "base64":
-		default:
-			return fmt.Errorf("signature.encoding: %q is not hex or base64", s.Signature.Encoding)
-		}
-	case SchemeNone:
-	case "":
-		return errors.New("scheme: required")
-	default:
-		return fmt.Errorf("scheme: %q is not supported (supported: hmac-sha256, none)", s.Scheme)
+	if err := s.validateCredentials(); err != nil {
+		return err
 	}
-	if s.EventType.IsZero() {
-		return errors.New("event_type: say where the event type comes from (field, header or value)")
+	if !s.Signature.IsZero() && s.Scheme != SchemeHMACSHA256 {
+		return fmt.Errorf("signature: only scheme hmac-sha256 uses it (scheme is %s)", s.Scheme)
+	}
+	if s.Tolerance != 0 {
+		if !timestamped(s.Scheme) {
+			return fmt.Errorf("tolerance: scheme %s signs no timestamp", s.Scheme)
+		}
+		if s.Tolerance < Duration(time.Second) || s.Tolerance > Duration(MaxTolerance) {
+			return fmt.Errorf("tolerance: must be between 1s and %s, got %s", MaxTolerance, time.Duration(s.Tolerance))
+		}
+	}
+	if s.URL != "" {
+		if s.Scheme != SchemeTwilio {
+			return fmt.Errorf("url: only scheme twilio uses it (scheme is %s)", s.Scheme)
+		}
+		u, err := url.Parse(s.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("url: %q is not an absolute http(s) URL", s.URL)
+		}
+	}
+	if s.Name == CloudEventsSource {
+		if !slices.Contains(cloudEventsSchemes, s.Scheme) {
+			return fmt.Errorf("scheme: source %q authenticates CloudEvents and must use one of %s", CloudEventsSource, strings.Join(cloudEventsSchemes, ", "))
+		}
+		if !s.EventType.IsZero() || !s.EventID.IsZero() {
+			return fmt.Errorf("event_type, event_id: source %q takes them from the CloudEvents' type and id", CloudEventsSource)
+		}
+		return s.validateLimits()
+	}
+	if err := s.validateLimits(); err != nil {
+		return err
+	}
+	if s.EventType.IsZero() && !HasConvention(s.Scheme) {
+		return fmt.Errorf("event_type: say where the event type comes from (field, header or value); scheme %s has no convention", s.Scheme)
 	}
 	if err := s.EventType.validate("event_type"); err != nil {
 		return err
@@ -134,8 +263,77 @@ func (s Source) Validate() error {
 	if err := s.EventID.validate("event_id"); err != nil {
 		return err
 	}
+	if s.EventID.Value != "" {
+		return errors.New("event_id.value: a fixed id would make every request after the first a duplicate; use field or header")
+	}
+	return nil
+}
+
+func (s Source) validateLimits() error {
 	if s.MaxBodyBytes < 0 {
 		return fmt.Errorf("max_body_bytes: must not be negative, got %d", s.MaxBodyBytes)
+	}
+	return nil
+}
+
+func (s Source) validateCredentials() error {
+	if s.Scheme == "" {
+		return errors.New("scheme: required (one of " + strings.Join(Schemes, ", ") + ")")
+	}
+	if !slices.Contains(Schemes, s.Scheme) {
+		return fmt.Errorf("scheme: %q is not supported (supported: %s)", s.Scheme, strings.Join(Schemes, ", "))
+	}
+	if len(s.PublicKeys) > 0 && s.Scheme != SchemeSendGrid {
+		return fmt.Errorf("public_keys: only scheme sendgrid uses them (scheme is %s)", s.Scheme)
+	}
+	switch s.Scheme {
+	case SchemeNone:
+		if len(s.Secrets) > 0 {
+			return errors.New("secrets: scheme none verifies nothing; remove the secrets or choose a scheme")
+		}
+		return nil
+	case SchemeSendGrid:
+		if len(s.Secrets) > 0 {
+			return errors.New("secrets: scheme sendgrid verifies with public_keys, not secrets")
+		}
+		if len(s.PublicKeys) == 0 || len(s.PublicKeys) > maxSecrets {
+			return fmt.Errorf("public_keys: between 1 and %d verification keys are required for scheme sendgrid", maxSecrets)
+		}
+		for i, k := range s.PublicKeys {
+			if _, err := signature.ParseSendGridPublicKey(k); err != nil {
+				return fmt.Errorf("public_keys[%d]: %w", i, err)
+			}
+		}
+		return nil
+	}
+	if len(s.Secrets) == 0 || len(s.Secrets) > maxSecrets {
+		return fmt.Errorf("secrets: between 1 and %d secrets are required for scheme %s", maxSecrets, s.Scheme)
+	}
+	minLen := 8
+	if s.Scheme == SchemeBearer {
+		minLen = 16
+	}
+	for i, sec := range s.Secrets {
+		switch {
+		case len(sec) < minLen:
+			return fmt.Errorf("secrets[%d]: must be at least %d characters", i, minLen)
+		case s.Scheme == SchemeStandardWebhooks:
+			if err := signature.ValidStandardWebhooksSecret(sec); err != nil {
+				return fmt.Errorf("secrets[%d]: %w", i, err)
+			}
+		case s.Scheme == SchemeStripe && !strings.HasPrefix(sec, "whsec_"):
+			return fmt.Errorf("secrets[%d]: a Stripe signing secret starts with whsec_", i)
+		}
+	}
+	if s.Scheme == SchemeHMACSHA256 {
+		if s.Signature.Header == "" {
+			return errors.New("signature.header: required for scheme hmac-sha256")
+		}
+		switch s.Signature.Encoding {
+		case "", "hex", "base64":
+		default:
+			return fmt.Errorf("signature.encoding: %q is not hex or base64", s.Signature.Encoding)
+		}
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func FuzzWebhook(f *testing.F) {
 	reg.PutSource(genericSource("demo", "generic"))
 	f.Fuzz(func(t *testing.T, body []byte, sign bool) {
 		pub := &recordingPublisher{}
-		h, err := NewHandler(Config{PublishTimeout: 1e9, MaxBodyBytes: 1 << 20, RetryAfter: 5e9}, reg, pub, slog.New(slog.DiscardHandler), nil)
+		h, err := NewHandler(Config{PublishTimeout: 1e9, MaxBodyBytes: 1 << 20, RetryAfter: 5e9, MaxEventsPerRequest: 10}, Deps{Registry: reg, Publisher: pub, Log: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

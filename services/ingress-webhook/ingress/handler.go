@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,12 +18,13 @@ import (
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
-	"github.com/greentic/events/pkg/signature"
 	"github.com/greentic/events/pkg/tenant"
 )
 
-// Error codes of the JSON error body {"error":{"code","message"}}.
+// Error codes of the JSON error body {"error":{"code","message"}}; they are
+// also the outcome label of the request metrics.
 const (
+	codeNotFound          = "not_found"
 	codeUnknownTenant     = "unknown_tenant"
 	codeTenantSuspended   = "tenant_suspended"
 	codeUnknownSource     = "unknown_source"
@@ -30,7 +32,10 @@ const (
 	codeUnsupportedMedia  = "unsupported_media_type"
 	codeBodyTooLarge      = "body_too_large"
 	codeInvalidSignature  = "invalid_signature"
+	codeSignatureExpired  = "signature_expired"
+	codeRateLimited       = "rate_limited"
 	codeMalformedJSON     = "malformed_json"
+	codeMalformedForm     = "malformed_form"
 	codeInvalidEvent      = "invalid_event"
 	codeBusUnavailable    = "bus_unavailable"
 	codeReadFailed        = "read_failed"
@@ -40,17 +45,31 @@ const (
 	headerIdempotencyKey  = "Idempotency-Key"
 	headerCorrelationID   = "X-Correlation-Id"
 	headerRequestID       = "X-Request-Id"
+	headerTraceparent     = "traceparent"
 	metadataSource        = "source"
 	metadataIdempotency   = "idempotency_key"
 	metadataCorrelationID = "correlation_id"
+	metadataDeliveryID    = "delivery_id"
+	maxMetadataValue      = 256
 )
 
-// Accepted is the body of a 202 answer.
+// CloudEventsSource is the source whose scheme and secrets authenticate a
+// tenant's CloudEvents route, POST /v1/events/{tenant}.
+const CloudEventsSource = tenant.CloudEventsSource
+
+// Accepted is the answer for one stored (or already stored) event.
 type Accepted struct {
 	EventID   string `json:"event_id"`
 	EventType string `json:"event_type"`
-	// Duplicate is true when the event had already been stored (a redelivery).
+	// Duplicate is true when the event had already been stored (a
+	// redelivery); EventID is then the original event's id.
 	Duplicate bool `json:"duplicate"`
+}
+
+// AcceptedBatch is the answer to a request carrying several events
+// (a SendGrid batch, a CloudEvents batch), in request order.
+type AcceptedBatch struct {
+	Events []Accepted `json:"events"`
 }
 
 type errorBody struct {
@@ -60,234 +79,359 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// apiError is an answer other than 2xx.
+type apiError struct {
+	status     int
+	code, msg  string
+	retryAfter time.Duration
+}
+
+func fail(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
 // Publisher stores an event on the bus.
 type Publisher interface {
 	PublishEvent(ctx context.Context, e *eventsv1.Event) (bus.Published, error)
 }
 
-// Handler serves the webhook routes.
+// Deps are what the handler works with.
+type Deps struct {
+	Registry  *tenant.Registry
+	Publisher Publisher
+	// Deliveries, when set, makes a redelivered provider delivery id within
+	// the delivery window produce no second event.
+	Deliveries Deliveries
+	Log        *slog.Logger
+	// Metrics registers the handler's collectors; nil keeps them private.
+	Metrics prometheus.Registerer
+}
+
+// Handler serves the webhook and CloudEvents routes.
 type Handler struct {
-	reg     *tenant.Registry
-	pub     Publisher
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	mux     *http.ServeMux
-	metrics *metrics
+	Deps
+	cfg      Config
+	now      func() time.Time
+	mux      *http.ServeMux
+	metrics  *metrics
+	limiters *limiters
+	keys     keyCache
 }
 
 // NewHandler returns the HTTP handler of the ingress.
-func NewHandler(cfg Config, reg *tenant.Registry, pub Publisher, log *slog.Logger, registerer prometheus.Registerer) (*Handler, error) {
-	m, err := newMetrics(registerer)
+func NewHandler(cfg Config, deps Deps) (*Handler, error) {
+	if deps.Registry == nil || deps.Publisher == nil {
+		return nil, errors.New("ingress: a registry and a publisher are required")
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{reg: reg, pub: pub, cfg: cfg, log: log, now: time.Now, mux: http.NewServeMux(), metrics: m}
+	h := &Handler{
+		Deps: deps, cfg: cfg, now: time.Now, mux: http.NewServeMux(), metrics: m,
+		limiters: newLimiters(tenant.RateLimit{PerSecond: cfg.TenantRate, Burst: cfg.TenantBurst}),
+	}
 	h.mux.HandleFunc("POST /v1/webhooks/{tenant}/{source}", h.webhook)
+	h.mux.HandleFunc("POST /v1/events/{tenant}", h.cloudEvents)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
+		writeError(w, &apiError{status: http.StatusNotFound, code: codeNotFound, msg: "no route for " + r.Method + " " + r.URL.Path})
 	})
 	return h, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// reject answers an error and counts it; tenant and source label only known ones.
-func (h *Handler) reject(w http.ResponseWriter, start time.Time, tenantLabel, sourceLabel string, status int, code, msg string) {
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.Itoa(int(h.cfg.RetryAfter/time.Second)))
-	}
-	writeError(w, status, code, msg)
-	h.metrics.observe(tenantLabel, sourceLabel, code, start)
+// route is what a request resolves to before its body is read.
+type route struct {
+	tenant tenant.Tenant
+	source tenant.Source
+	// cloudEvents selects the CloudEvents mapping instead of the source's.
+	cloudEvents bool
 }
 
 func (h *Handler) webhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	tenantID, sourceName := r.PathValue("tenant"), r.PathValue("source")
-	t, ok := h.reg.Tenant(tenantID)
-	if !ok {
-		h.reject(w, start, labelUnknown, labelUnknown, http.StatusNotFound, codeUnknownTenant, fmt.Sprintf("tenant %q does not exist", tenantID))
+	rt, aerr := h.resolve(r.PathValue("tenant"), r.PathValue("source"))
+	if aerr != nil {
+		h.answerError(w, start, r.PathValue("tenant"), labelUnknown, aerr)
 		return
+	}
+	h.serve(w, r, start, rt)
+}
+
+func (h *Handler) cloudEvents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rt, aerr := h.resolve(r.PathValue("tenant"), CloudEventsSource)
+	if aerr != nil {
+		if aerr.code == codeUnknownSource {
+			aerr.msg = fmt.Sprintf("tenant %q accepts no CloudEvents: it has no source named %q", r.PathValue("tenant"), CloudEventsSource)
+		}
+		h.answerError(w, start, r.PathValue("tenant"), labelUnknown, aerr)
+		return
+	}
+	rt.cloudEvents = true
+	h.serve(w, r, start, rt)
+}
+
+// resolve finds a tenant's source, refusing unknown, suspended and
+// disabled ones.
+func (h *Handler) resolve(tenantID, sourceName string) (route, *apiError) {
+	t, ok := h.Registry.Tenant(tenantID)
+	if !ok {
+		return route{}, fail(http.StatusNotFound, codeUnknownTenant, "tenant %q does not exist", tenantID)
 	}
 	if t.Suspended {
-		h.reject(w, start, tenantID, labelUnknown, http.StatusForbidden, codeTenantSuspended, fmt.Sprintf("tenant %q is suspended", tenantID))
-		return
+		return route{}, fail(http.StatusForbidden, codeTenantSuspended, "tenant %q is suspended", tenantID)
 	}
-	src, ok := h.reg.Source(tenantID, sourceName)
+	src, ok := h.Registry.Source(tenantID, sourceName)
 	if !ok {
-		h.reject(w, start, tenantID, labelUnknown, http.StatusNotFound, codeUnknownSource, fmt.Sprintf("source %q of tenant %q does not exist", sourceName, tenantID))
-		return
+		return route{}, fail(http.StatusNotFound, codeUnknownSource, "source %q of tenant %q does not exist", sourceName, tenantID)
 	}
 	if src.Disabled {
-		h.reject(w, start, tenantID, sourceName, http.StatusForbidden, codeSourceDisabled, fmt.Sprintf("source %q is disabled", sourceName))
+		return route{}, fail(http.StatusForbidden, codeSourceDisabled, "source %q of tenant %q is disabled", sourceName, tenantID)
+	}
+	return route{tenant: t, source: src}, nil
+}
+
+// serve runs the steps every intake shares: content type, body, signature,
+// rate limit, mapping to events, storing them, and the answer.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time, rt route) {
+	tenantID, sourceName := rt.tenant.ID, rt.source.Name
+	req := &request{r: r, src: rt.source}
+	var kind bodyKind
+	var aerr *apiError
+	if rt.cloudEvents {
+		kind, aerr = cloudEventsKind(r.Header)
+	} else {
+		kind, aerr = webhookKind(rt.source.Scheme, r.Header.Get("Content-Type"))
+	}
+	if aerr != nil {
+		h.answerError(w, start, tenantID, sourceName, aerr)
 		return
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		h.reject(w, start, tenantID, sourceName, http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type must be application/json")
+	if req.body, aerr = h.readBody(w, r, rt.source); aerr != nil {
+		h.answerError(w, start, tenantID, sourceName, aerr)
 		return
 	}
+	if kind == bodyForm {
+		if req.form, aerr = parseForm(req.body); aerr != nil {
+			h.answerError(w, start, tenantID, sourceName, aerr)
+			return
+		}
+	}
+	if aerr = h.verify(req); aerr != nil {
+		h.answerError(w, start, tenantID, sourceName, aerr)
+		return
+	}
+	// Only authenticated requests count against the tenant's rate, so
+	// forged traffic cannot use up a tenant's budget.
+	if ok, wait := h.limiters.allow(rt.tenant, h.now()); !ok {
+		aerr = fail(http.StatusTooManyRequests, codeRateLimited, "tenant %q is over its rate limit; retry later", tenantID)
+		aerr.retryAfter = wait
+		h.answerError(w, start, tenantID, sourceName, aerr)
+		return
+	}
+	var items []incoming
+	var batch bool
+	if rt.cloudEvents {
+		items, batch, aerr = h.extractCloudEvents(req)
+	} else {
+		items, batch, aerr = h.extract(req, kind)
+	}
+	if aerr != nil {
+		h.answerError(w, start, tenantID, sourceName, aerr)
+		return
+	}
+	if len(items) > h.cfg.MaxEventsPerRequest {
+		h.answerError(w, start, tenantID, sourceName, fail(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
+			"%d events in one request; at most %d are accepted", len(items), h.cfg.MaxEventsPerRequest))
+		return
+	}
+	base := h.baseMetadata(r, rt.source.Name)
+	out := make([]Accepted, 0, len(items))
+	for i := range items {
+		a, aerr := h.store(r.Context(), rt, &items[i], base)
+		if aerr != nil {
+			h.answerError(w, start, tenantID, sourceName, aerr)
+			return
+		}
+		out = append(out, a)
+	}
+	outcome := outcomeDuplicate
+	for _, a := range out {
+		if !a.Duplicate {
+			outcome = outcomeAccepted
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	enc := json.NewEncoder(w)
+	if batch {
+		_ = enc.Encode(AcceptedBatch{Events: out})
+	} else {
+		_ = enc.Encode(out[0])
+	}
+	h.metrics.observe(tenantID, sourceName, outcome, start)
+}
+
+// readBody reads the body within the source's and the service's limits.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, src tenant.Source) ([]byte, *apiError) {
 	limit := min(src.BodyLimit(), h.cfg.MaxBodyBytes)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if r.ContentLength > limit {
+		return nil, fail(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "body exceeds %d bytes", limit)
+	}
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1 // +1 so ReadAll sees EOF without growing
+	}
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), size)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.reject(w, start, tenantID, sourceName, http.StatusRequestEntityTooLarge, codeBodyTooLarge, fmt.Sprintf("body exceeds %d bytes", limit))
-			return
+			return nil, fail(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "body exceeds %d bytes", limit)
 		}
-		h.reject(w, start, tenantID, sourceName, http.StatusBadRequest, codeReadFailed, "could not read the request body")
-		return
+		return nil, fail(http.StatusBadRequest, codeReadFailed, "could not read the request body")
 	}
-	if err := verify(src, r, body); err != nil {
-		h.reject(w, start, tenantID, sourceName, http.StatusUnauthorized, codeInvalidSignature, err.Error())
-		return
+	return body, nil
+}
+
+// readAll is io.ReadAll starting from a buffer of the announced size.
+func readAll(r io.Reader, size int) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
 	}
-	ev, code, err := h.normalize(src, r, body)
-	if err != nil {
-		h.reject(w, start, tenantID, sourceName, http.StatusBadRequest, code, err.Error())
-		return
+}
+
+// baseMetadata is the metadata every event of a request carries.
+func (h *Handler) baseMetadata(r *http.Request, source string) map[string]string {
+	md := map[string]string{metadataSource: source}
+	if v := r.Header.Get(headerIdempotencyKey); v != "" {
+		md[metadataIdempotency] = truncate(v, maxMetadataValue)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.PublishTimeout)
+	for _, hn := range []string{headerCorrelationID, headerRequestID} {
+		if v := r.Header.Get(hn); v != "" {
+			md[metadataCorrelationID] = truncate(v, maxMetadataValue)
+			break
+		}
+	}
+	return md
+}
+
+// store publishes one event unless its delivery was already stored, and
+// answers 2xx only once JetStream has it.
+func (h *Handler) store(ctx context.Context, rt route, it *incoming, base map[string]string) (Accepted, *apiError) {
+	ev := it.ev
+	ev.Tenant = rt.tenant.ID
+	if ev.Timestamp == 0 {
+		ev.Timestamp = h.now().UnixMilli()
+	}
+	if ev.Metadata == nil {
+		ev.Metadata = make(map[string]string, len(base)+1)
+	}
+	for k, v := range base {
+		if _, set := ev.Metadata[k]; !set {
+			ev.Metadata[k] = v
+		}
+	}
+	if !event.ValidTraceparent(ev.Traceparent) {
+		ev.Traceparent = event.NewTraceparent()
+	}
+	if err := bus.ValidateEventType(ev.EventType); err != nil {
+		return Accepted{}, fail(http.StatusBadRequest, codeInvalidEvent, "%v", err)
+	}
+	var key string
+	if it.deliveryID != "" {
+		if ev.Id == "" { // a provider's delivery: its id makes the event id
+			ev.Metadata[metadataDeliveryID] = truncate(it.deliveryID, maxMetadataValue)
+			ev.Id = eventIDFor(rt.source.Name, it.deliveryID)
+		}
+		if h.Deliveries != nil {
+			key = deliveryKey(rt.tenant.ID, rt.source.Name, it.deliveryID)
+			lctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
+			id, found, err := h.Deliveries.Lookup(lctx, key)
+			cancel()
+			if err != nil {
+				h.Log.Warn("delivery lookup failed", "tenant", rt.tenant.ID, "source", rt.source.Name, "err", err)
+				return Accepted{}, h.unavailable()
+			}
+			if found {
+				h.metrics.events.WithLabelValues(rt.tenant.ID, rt.source.Name, outcomeDuplicate).Inc()
+				return Accepted{EventID: id, EventType: ev.EventType, Duplicate: true}, nil
+			}
+		}
+	}
+	if ev.Id == "" {
+		ev.Id = event.NewID()
+	}
+	pctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
 	defer cancel()
-	pub, err := h.pub.PublishEvent(ctx, ev)
+	pub, err := h.Publisher.PublishEvent(pctx, ev)
 	if err != nil {
 		var tokErr *bus.TokenError
 		if errors.As(err, &tokErr) {
-			h.reject(w, start, tenantID, sourceName, http.StatusBadRequest, codeInvalidEvent, tokErr.Error())
-			return
+			return Accepted{}, fail(http.StatusBadRequest, codeInvalidEvent, "%v", tokErr)
 		}
-		h.log.Warn("event not stored", "tenant", tenantID, "source", sourceName, "event_id", ev.Id, "err", err)
-		h.reject(w, start, tenantID, sourceName, http.StatusServiceUnavailable, codeBusUnavailable, "the event could not be stored; retry later")
-		return
+		if event.ValidateID(ev.Id) != nil {
+			return Accepted{}, fail(http.StatusBadRequest, codeInvalidEvent, "%v", event.ValidateID(ev.Id))
+		}
+		h.Log.Warn("event not stored", "tenant", rt.tenant.ID, "source", rt.source.Name, "event_id", ev.Id, "err", err)
+		return Accepted{}, h.unavailable()
+	}
+	if key != "" {
+		// The event is stored: failing to remember the delivery only
+		// narrows de-duplication to the stream's own window.
+		if err := h.Deliveries.Record(pctx, key, ev.Id); err != nil {
+			h.metrics.recordFailures.Inc()
+			h.Log.Warn("delivery not recorded", "tenant", rt.tenant.ID, "source", rt.source.Name, "event_id", ev.Id, "err", err)
+		}
 	}
 	outcome := outcomeAccepted
 	if pub.Duplicate {
 		outcome = outcomeDuplicate
 	}
+	h.metrics.events.WithLabelValues(rt.tenant.ID, rt.source.Name, outcome).Inc()
+	return Accepted{EventID: ev.Id, EventType: ev.EventType, Duplicate: pub.Duplicate}, nil
+}
+
+func (h *Handler) unavailable() *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: codeBusUnavailable,
+		msg: "the event could not be stored; retry later", retryAfter: h.cfg.RetryAfter}
+}
+
+// answerError writes an error and counts it; tenant and source label only
+// known ones, so unknown names cannot grow the metrics without bound.
+func (h *Handler) answerError(w http.ResponseWriter, start time.Time, tenantID, source string, e *apiError) {
+	if _, known := h.Registry.Tenant(tenantID); !known {
+		tenantID = labelUnknown
+	}
+	writeError(w, e)
+	h.metrics.observe(tenantID, source, e.code, start)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = e.code, e.msg
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.retryAfter+time.Second-1)/time.Second)))
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
-	_ = json.NewEncoder(w).Encode(Accepted{EventID: ev.Id, EventType: ev.EventType, Duplicate: pub.Duplicate})
-	h.metrics.observe(tenantID, sourceName, outcome, start)
-}
-
-func verify(src tenant.Source, r *http.Request, body []byte) error {
-	switch src.Scheme {
-	case tenant.SchemeHMACSHA256:
-		err := signature.VerifyHMACSHA256(body, r.Header.Get(src.Signature.Header), src.Signature.Prefix, src.Signature.Encoding, src.Secrets)
-		switch {
-		case errors.Is(err, signature.ErrMissing):
-			return fmt.Errorf("header %s is missing", src.Signature.Header)
-		case errors.Is(err, signature.ErrMalformed):
-			return fmt.Errorf("header %s is malformed (expected %s<%s digest>)", src.Signature.Header, src.Signature.Prefix, encodingName(src.Signature.Encoding))
-		case err != nil:
-			return fmt.Errorf("header %s does not match the body", src.Signature.Header)
-		}
-		return nil
-	case tenant.SchemeNone:
-		return nil
-	default:
-		return fmt.Errorf("source scheme %q cannot be verified", src.Scheme)
-	}
-}
-
-func encodingName(e string) string {
-	if e == "" {
-		return signature.EncodingHex
-	}
-	return e
-}
-
-// normalize builds the Event of a verified request. The payload is the body
-// exactly as received.
-func (h *Handler) normalize(src tenant.Source, r *http.Request, body []byte) (*eventsv1.Event, string, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return nil, codeMalformedJSON, fmt.Errorf("body is not valid JSON: %v at offset %d", syn, syn.Offset)
-		case errors.As(err, &typ):
-			return nil, codeMalformedJSON, errors.New("body must be a JSON object")
-		default:
-			return nil, codeMalformedJSON, fmt.Errorf("body is not valid JSON: %v", err)
-		}
-	}
-	eventType, err := valueFrom(src.EventType, "event_type", fields, r)
-	if err != nil {
-		return nil, codeInvalidEvent, err
-	}
-	if eventType == "" {
-		return nil, codeInvalidEvent, errors.New(describe(src.EventType, "event type") + " is missing")
-	}
-	if err := bus.ValidateEventType(eventType); err != nil {
-		return nil, codeInvalidEvent, err
-	}
-	id, err := valueFrom(src.EventID, "event_id", fields, r)
-	if err != nil {
-		return nil, codeInvalidEvent, err
-	}
-	if id == "" {
-		id = event.NewID()
-	} else if err := event.ValidateID(id); err != nil {
-		return nil, codeInvalidEvent, err
-	}
-	md := map[string]string{metadataSource: src.Name}
-	if v := r.Header.Get(headerIdempotencyKey); v != "" {
-		md[metadataIdempotency] = truncate(v, 256)
-	}
-	for _, hn := range []string{headerCorrelationID, headerRequestID} {
-		if v := r.Header.Get(hn); v != "" {
-			md[metadataCorrelationID] = truncate(v, 256)
-			break
-		}
-	}
-	ev := &eventsv1.Event{
-		Id:          id,
-		EventType:   eventType,
-		Source:      "webhook/" + src.Name,
-		Timestamp:   h.now().UnixMilli(),
-		Payload:     body,
-		Metadata:    md,
-		Tenant:      src.Tenant,
-		Traceparent: r.Header.Get("traceparent"),
-	}
-	return ev, "", nil
-}
-
-// valueFrom extracts a configured value: a top-level string (or number)
-// field of the body, a header, or a fixed value.
-func valueFrom(v tenant.ValueFrom, name string, fields map[string]json.RawMessage, r *http.Request) (string, error) {
-	switch {
-	case v.Value != "":
-		return v.Value, nil
-	case v.Header != "":
-		return r.Header.Get(v.Header), nil
-	case v.Field != "":
-		raw, ok := fields[v.Field]
-		if !ok || string(raw) == "null" {
-			return "", nil
-		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err == nil {
-			return s, nil
-		}
-		var n json.Number
-		if err := json.Unmarshal(raw, &n); err == nil {
-			return n.String(), nil
-		}
-		return "", fmt.Errorf("field %q (%s) must be a string", v.Field, name)
-	}
-	return "", nil
-}
-
-func describe(v tenant.ValueFrom, what string) string {
-	switch {
-	case v.Field != "":
-		return fmt.Sprintf("%s (JSON field %q)", what, v.Field)
-	case v.Header != "":
-		return fmt.Sprintf("%s (header %s)", what, v.Header)
-	}
-	return what
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(b)
 }
 
 func truncate(s string, n int) string {
@@ -297,39 +441,54 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func isJSON(ct string) bool {
+// mediaType is the lower-case media type of a Content-Type, "" when absent
+// or unparsable.
+func mediaType(ct string) string {
+	if ct == "" {
+		return ""
+	}
+	// Fast path for the common exact values.
+	switch ct {
+	case "application/json", "application/x-www-form-urlencoded":
+		return ct
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return false
+		return ""
 	}
-	return mt == "application/json" || (len(mt) > 5 && mt[len(mt)-5:] == "+json")
+	return mt
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(b)
+func isJSONType(mt string) bool {
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests       *prometheus.CounterVec
+	events         *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	recordFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "greentic_ingress_requests_total",
-			Help: "Webhook requests by tenant, source and outcome (accepted, duplicate or the error code).",
+			Help: "Intake requests by tenant, source and outcome (accepted, duplicate or the error code).",
+		}, []string{"tenant", "source", "outcome"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "greentic_ingress_events_total",
+			Help: "Events of accepted requests by tenant, source and outcome (accepted or duplicate).",
 		}, []string{"tenant", "source", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "greentic_ingress_request_seconds",
-			Help:    "Time to answer a webhook request, by outcome.",
+			Help:    "Time to answer an intake request, by outcome.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"outcome"}),
+		recordFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "greentic_ingress_delivery_record_failures_total",
+			Help: "Stored events whose delivery id could not be remembered; de-duplication then falls back to the stream's duplicate window.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -338,7 +497,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.requests, err = bus.Register(reg, m.requests); err != nil {
 		return nil, err
 	}
+	if m.events, err = bus.Register(reg, m.events); err != nil {
+		return nil, err
+	}
 	if m.latency, err = bus.Register(reg, m.latency); err != nil {
+		return nil, err
+	}
+	if m.recordFailures, err = bus.Register(reg, m.recordFailures); err != nil {
 		return nil, err
 	}
 	return m, nil

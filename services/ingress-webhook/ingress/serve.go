@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/tenant"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
@@ -38,7 +39,11 @@ func Serve(ctx context.Context, rt *service.Runtime, cfg Config) error {
 			return errors.New("tenant registry not loaded yet")
 		}
 	})
-	h, err := NewHandler(cfg, reg, rt.Publisher, log, rt.Registry)
+	kv, err := rt.Topology.KeyValue(ctx, rt.JS, bus.BucketDeliveries)
+	if err != nil {
+		return err
+	}
+	h, err := NewHandler(cfg, Deps{Registry: reg, Publisher: rt.Publisher, Deliveries: KVDeliveries{KV: kv}, Log: log, Metrics: rt.Registry})
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ingress-bench", flag.ContinueOnError)
 	duration := fs.Duration("duration", 5*time.Second, "length of one measured round")
 	rounds := fs.Int("rounds", 3, "rounds per target (alternating baseline and ingress)")
-	concurrency := fs.Int("concurrency", 32, "concurrent HTTP clients")
+	concurrency := fs.Int("concurrency", 64, "concurrent HTTP clients")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured warm-up per target")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,14 +90,25 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	reg := tenant.NewRegistry()
-	reg.PutTenant(tenant.Tenant{ID: "demo"})
-	reg.PutSource(tenant.Source{
+	// A rate limit far above the load, so the limiter runs but never refuses.
+	reg.PutTenant(tenant.Tenant{ID: "demo", RateLimit: tenant.RateLimit{PerSecond: 1e7, Burst: 1e7}})
+	generic := tenant.Source{
 		Tenant: "demo", Name: "generic", Scheme: tenant.SchemeHMACSHA256, Secrets: []string{secret},
 		Signature: tenant.Signature{Header: "X-Greentic-Signature", Encoding: "hex", Prefix: "sha256="},
-		EventType: tenant.ValueFrom{Field: "type"}, EventID: tenant.ValueFrom{Field: "id"},
-	})
-	icfg := ingress.Config{PublishTimeout: 5 * time.Second, MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second}
-	ih, err := ingress.NewHandler(icfg, reg, rt.Publisher, log, nil)
+		EventType: tenant.ValueFrom{Field: "type"},
+	}
+	reg.PutSource(generic)
+	// The same source reading a delivery id: a 24h de-duplication lookup
+	// before and a record after each publish.
+	delivery := generic
+	delivery.Name, delivery.EventID = "delivery", tenant.ValueFrom{Field: "id"}
+	reg.PutSource(delivery)
+	kv, err := rt.Topology.KeyValue(ctx, rt.JS, bus.BucketDeliveries)
+	if err != nil {
+		return err
+	}
+	icfg := ingress.Config{PublishTimeout: 5 * time.Second, MaxBodyBytes: 1 << 20, RetryAfter: 5 * time.Second, MaxEventsPerRequest: 1000}
+	ih, err := ingress.NewHandler(icfg, ingress.Deps{Registry: reg, Publisher: rt.Publisher, Deliveries: ingress.KVDeliveries{KV: kv}, Log: log})
 	if err != nil {
 		return err
 	}
@@ -119,7 +130,7 @@ func run(ctx context.Context, args []string) error {
 		_, _ = w.Write([]byte(`{"event_id":"` + id + `"}`))
 	})
 
-	targets := map[string]string{}
+	urls := map[string]string{}
 	for name, h := range map[string]http.Handler{"baseline": baseline, "ingress": ih} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -128,20 +139,25 @@ func run(ctx context.Context, args []string) error {
 		hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(ln) }()
 		defer hs.Close()
-		targets[name] = "http://" + ln.Addr().String()
+		urls[name] = "http://" + ln.Addr().String()
 	}
-	paths := map[string]string{"baseline": "/", "ingress": "/v1/webhooks/demo/generic"}
+	targets := map[string]string{
+		"baseline": urls["baseline"] + "/",
+		"ingress":  urls["ingress"] + "/v1/webhooks/demo/generic",
+		"dedupe":   urls["ingress"] + "/v1/webhooks/demo/delivery",
+	}
+	order := []string{"baseline", "ingress", "dedupe"}
 
 	fmt.Printf("ingress-bench: %d rounds x %s per target, %d clients, GOMAXPROCS=%d\n", *rounds, *duration, *concurrency, runtime.GOMAXPROCS(0))
-	for _, name := range []string{"baseline", "ingress"} {
-		if _, err := load(ctx, name, targets[name]+paths[name], *concurrency, *warmup); err != nil {
+	for _, name := range order {
+		if _, err := load(ctx, name, targets[name], *concurrency, *warmup); err != nil {
 			return err
 		}
 	}
 	all := map[string][]result{}
 	for i := 0; i < *rounds; i++ {
-		for _, name := range []string{"baseline", "ingress"} {
-			res, err := load(ctx, name, targets[name]+paths[name], *concurrency, *duration)
+		for _, name := range order {
+			res, err := load(ctx, name, targets[name], *concurrency, *duration)
 			if err != nil {
 				return err
 			}
@@ -149,13 +165,21 @@ func run(ctx context.Context, args []string) error {
 			all[name] = append(all[name], res)
 		}
 	}
-	b, in := median(all["baseline"]), median(all["ingress"])
+	b, in, dd := median(all["baseline"]), median(all["ingress"]), median(all["dedupe"])
+	row := func(name string, r result) {
+		fmt.Printf("| %s | %.0f | %s | %s |\n", name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+	}
+	ratio := func(name string, r result) {
+		fmt.Printf("| **ratio %s / baseline** | **%.2f** | %.2f | **%.2f** |\n", name, r.rps/b.rps, float64(r.p50)/float64(b.p50), float64(r.p99)/float64(b.p99))
+	}
 	fmt.Println()
 	fmt.Println("| target | accepted req/s | p50 | p99 |")
 	fmt.Println("|---|---|---|---|")
-	fmt.Printf("| baseline: net/http + JetStream publish | %.0f | %s | %s |\n", b.rps, b.p50.Round(time.Microsecond), b.p99.Round(time.Microsecond))
-	fmt.Printf("| ingress-webhook (HMAC verify, normalize, publish) | %.0f | %s | %s |\n", in.rps, in.p50.Round(time.Microsecond), in.p99.Round(time.Microsecond))
-	fmt.Printf("| **ratio ingress / baseline** | **%.2f** | %.2f | **%.2f** |\n", in.rps/b.rps, float64(in.p50)/float64(b.p50), float64(in.p99)/float64(b.p99))
+	row("baseline: net/http + JetStream publish", b)
+	row("ingress (HMAC verify, rate limit, normalize, publish)", in)
+	row("dedupe (ingress + 24h delivery-id lookup and record)", dd)
+	ratio("ingress", in)
+	ratio("dedupe", dd)
 	return nil
 }
 
