@@ -62,8 +62,9 @@ var ErrNotObject = errors.New("JSON value is not an object")
 //
 // Every field is reset first; on any error all fields are left reset, so
 // Found is true only when Scan returns nil. Scan does not allocate unless the
-// input is invalid, a matched-against key contains escapes or invalid UTF-8
-// and is longer than 64 bytes once unescaped, or nesting is deeper than 256.
+// input is invalid, a top-level key contains escapes or invalid UTF-8 and is
+// longer than 64 bytes once unescaped, or arrays and objects nest deeper than
+// 255 levels.
 func Scan(data []byte, fields []Field) error {
 	clearFields(fields)
 	err := scan(data, fields)

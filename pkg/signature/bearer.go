@@ -15,9 +15,9 @@ import (
 // timing; all tokens are always compared. Empty configured tokens never
 // match.
 //
-// Errors: ErrMissing for an empty header; ErrMalformed for another scheme, an
-// empty token, a token containing whitespace or a header over 4 KiB;
-// ErrMismatch when no token matches.
+// Errors: ErrMissing for an empty header; ErrMalformed for another scheme,
+// an empty token, a token containing whitespace or ASCII control characters,
+// or a header over 4 KiB; ErrMismatch when no token matches.
 func VerifyBearer(authorization string, tokens []string) error {
 	v, err := headerValue("bearer: Authorization", authorization)
 	if err != nil {
@@ -31,8 +31,10 @@ func VerifyBearer(authorization string, tokens []string) error {
 	if token == "" {
 		return fmt.Errorf("bearer: Authorization header has no token: %w", ErrMalformed)
 	}
-	if strings.ContainsAny(token, " \t\r\n") {
-		return fmt.Errorf("bearer: token contains whitespace: %w", ErrMalformed)
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; c <= ' ' || c == 0x7f {
+			return fmt.Errorf("bearer: token contains whitespace or a control character: %w", ErrMalformed)
+		}
 	}
 	got := sha256.Sum256([]byte(token))
 	ok := 0
