@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/greentic/events/pkg/jsonscan"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
+	"github.com/greentic/events/pkg/jsonscan"
 	"github.com/greentic/events/pkg/tenant"
 )
 
