@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -174,4 +176,131 @@ func FuzzText(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestScanRandomized complements FuzzScan with structured inputs the fuzzer
+// rarely builds: random JSON documents (long strings, escapes at every
+// alignment, nesting) and single-byte corruptions or truncations of them.
+func TestScanRandomized(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var gen func(b []byte, depth int) []byte
+	str := func(b []byte) []byte {
+		b = append(b, '"')
+		for n := rng.IntN(20); n > 0; n-- {
+			switch rng.IntN(12) {
+			case 0:
+				b = append(b, `\u`...)
+				b = fmt.Appendf(b, "%04x", []int{0xd83d, 0xde00, 0xd800, 0xdc00, 0x74, 0xe9, 0}[rng.IntN(7)])
+			case 1:
+				b = append(b, '\\', `"\/bfnrt`[rng.IntN(8)])
+			case 2:
+				b = append(b, "\xff\xc3\xed\xa0\x80é😀"[rng.IntN(12)])
+			case 3:
+				b = append(b, "type"...)
+			default:
+				b = append(b, "abcdefgh id:,{}[] "[rng.IntN(18)])
+			}
+		}
+		return append(b, '"')
+	}
+	gen = func(b []byte, depth int) []byte {
+		if rng.IntN(3) == 0 {
+			b = append(b, " \t\n\r"[rng.IntN(4)])
+		}
+		k := rng.IntN(9)
+		if depth > 6 && k < 2 {
+			k += 2
+		}
+		switch k {
+		case 0:
+			b = append(b, '{')
+			for i, n := 0, rng.IntN(5); i < n; i++ {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				if rng.IntN(2) == 0 {
+					b = append(b, []string{`"type"`, `"id"`, `"\u0074ype"`, `"i\u0064"`, `""`}[rng.IntN(5)]...)
+				} else {
+					b = str(b)
+				}
+				b = append(b, ':')
+				b = gen(b, depth+1)
+			}
+			b = append(b, '}')
+		case 1:
+			b = append(b, '[')
+			for i, n := 0, rng.IntN(5); i < n; i++ {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = gen(b, depth+1)
+			}
+			b = append(b, ']')
+		case 2, 3, 4:
+			b = str(b)
+		case 5, 6:
+			b = append(b, []string{"0", "-0", "12", "-1.5", "3e7", "1E-2", "0.0e+0", "123456789"}[rng.IntN(8)]...)
+		default:
+			b = append(b, []string{"true", "false", "null"}[rng.IntN(3)]...)
+		}
+		return b
+	}
+	var buf []byte
+	check := func(data []byte) {
+		t.Helper()
+		var m map[string]json.RawMessage
+		uerr := json.Unmarshal(data, &m)
+		fields := []Field{{Key: "type"}, {Key: "id"}, {Key: ""}}
+		err := Scan(data, fields)
+		first := skipSpace(data, 0)
+		isObject := first < len(data) && data[first] == '{'
+		var se *SyntaxError
+		var jse *json.SyntaxError
+		switch {
+		case errors.As(uerr, &jse):
+			if !errors.As(err, &se) || se.Error() != jse.Error() || se.Offset != jse.Offset {
+				t.Fatalf("input %q: Scan error %v; encoding/json %q at %d", data, err, jse, jse.Offset)
+			}
+		case !isObject:
+			if err != ErrNotObject {
+				t.Fatalf("input %q: Scan error %v, want ErrNotObject", data, err)
+			}
+		default:
+			if err != nil || uerr != nil {
+				t.Fatalf("input %q: Scan error %v, encoding/json error %v", data, err, uerr)
+			}
+			for _, f := range fields {
+				raw, ok := m[f.Key]
+				if f.Found != ok || !bytes.Equal(f.Raw, raw) {
+					t.Fatalf("input %q key %q: Found=%v Raw=%q; encoding/json %v %q", data, f.Key, f.Found, f.Raw, ok, raw)
+				}
+			}
+		}
+	}
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	for range n {
+		buf = gen(buf[:0], 0)
+		if rng.IntN(4) == 0 {
+			buf = append([]byte(`{"type":`), buf...)
+			buf = append(buf, '}')
+		}
+		check(buf)
+		if len(buf) == 0 {
+			continue
+		}
+		mut := bytes.Clone(buf)
+		switch rng.IntN(3) {
+		case 0:
+			mut[rng.IntN(len(mut))] = "{}[],:\"\\ 0-.eE+xtu\x00\x1f\xff"[rng.IntN(22)]
+		case 1:
+			mut = mut[:rng.IntN(len(mut))]
+		default:
+			i := rng.IntN(len(mut) + 1)
+			mut = append(mut[:i], append([]byte{"{}[],:\" \\"[rng.IntN(9)]}, mut[i:]...)...)
+		}
+		check(mut)
+	}
 }

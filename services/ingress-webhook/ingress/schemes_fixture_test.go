@@ -177,9 +177,9 @@ func setupTenants(t *testing.T, tenants []tenant.Tenant, sources ...tenant.Sourc
 }
 
 // setupDirect serves a Handler built with NewHandler on the real JetStream
-// publisher and deliveries bucket, with its clock fixed at now: for
-// providers' published vectors, whose timestamps are long past.
-func setupDirect(t *testing.T, now time.Time, sources ...tenant.Source) *fixture {
+// publisher and deliveries bucket, with now as its clock: for providers'
+// published vectors, whose timestamps are long past.
+func setupDirect(t *testing.T, now func() time.Time, sources ...tenant.Source) *fixture {
 	t.Helper()
 	srv := natstest.RunServer(t)
 	rt := servicetest.Runtime(t, srv.URL(), "dev")
@@ -200,7 +200,7 @@ func setupDirect(t *testing.T, now time.Time, sources ...tenant.Source) *fixture
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.now = func() time.Time { return now }
+	h.now = now
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return &fixture{base: hs.URL, rt: rt, srv: srv}
