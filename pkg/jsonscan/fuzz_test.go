@@ -183,6 +183,7 @@ func FuzzText(f *testing.F) {
 // alignment, nesting) and single-byte corruptions or truncations of them.
 func TestScanRandomized(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(s string) byte { return s[rng.IntN(len(s))] }
 	var gen func(b []byte, depth int) []byte
 	str := func(b []byte) []byte {
 		b = append(b, '"')
@@ -192,20 +193,20 @@ func TestScanRandomized(t *testing.T) {
 				b = append(b, `\u`...)
 				b = fmt.Appendf(b, "%04x", []int{0xd83d, 0xde00, 0xd800, 0xdc00, 0x74, 0xe9, 0}[rng.IntN(7)])
 			case 1:
-				b = append(b, '\\', `"\/bfnrt`[rng.IntN(8)])
+				b = append(b, '\\', pick(`"\/bfnrt`))
 			case 2:
-				b = append(b, "\xff\xc3\xed\xa0\x80é😀"[rng.IntN(12)])
+				b = append(b, pick("\xff\xc3\xed\xa0\x80é😀"))
 			case 3:
 				b = append(b, "type"...)
 			default:
-				b = append(b, "abcdefgh id:,{}[] "[rng.IntN(18)])
+				b = append(b, pick("abcdefgh id:,{}[] "))
 			}
 		}
 		return append(b, '"')
 	}
 	gen = func(b []byte, depth int) []byte {
 		if rng.IntN(3) == 0 {
-			b = append(b, " \t\n\r"[rng.IntN(4)])
+			b = append(b, pick(" \t\n\r"))
 		}
 		k := rng.IntN(9)
 		if depth > 6 && k < 2 {
@@ -246,6 +247,7 @@ func TestScanRandomized(t *testing.T) {
 		return b
 	}
 	var buf []byte
+	var nInvalid, nNotObject, nObject, nFound int
 	check := func(data []byte) {
 		t.Helper()
 		var m map[string]json.RawMessage
@@ -258,14 +260,17 @@ func TestScanRandomized(t *testing.T) {
 		var jse *json.SyntaxError
 		switch {
 		case errors.As(uerr, &jse):
+			nInvalid++
 			if !errors.As(err, &se) || se.Error() != jse.Error() || se.Offset != jse.Offset {
 				t.Fatalf("input %q: Scan error %v; encoding/json %q at %d", data, err, jse, jse.Offset)
 			}
 		case !isObject:
+			nNotObject++
 			if err != ErrNotObject {
 				t.Fatalf("input %q: Scan error %v, want ErrNotObject", data, err)
 			}
 		default:
+			nObject++
 			if err != nil || uerr != nil {
 				t.Fatalf("input %q: Scan error %v, encoding/json error %v", data, err, uerr)
 			}
@@ -273,6 +278,9 @@ func TestScanRandomized(t *testing.T) {
 				raw, ok := m[f.Key]
 				if f.Found != ok || !bytes.Equal(f.Raw, raw) {
 					t.Fatalf("input %q key %q: Found=%v Raw=%q; encoding/json %v %q", data, f.Key, f.Found, f.Raw, ok, raw)
+				}
+				if ok {
+					nFound++
 				}
 			}
 		}
@@ -294,13 +302,14 @@ func TestScanRandomized(t *testing.T) {
 		mut := bytes.Clone(buf)
 		switch rng.IntN(3) {
 		case 0:
-			mut[rng.IntN(len(mut))] = "{}[],:\"\\ 0-.eE+xtu\x00\x1f\xff"[rng.IntN(22)]
+			mut[rng.IntN(len(mut))] = pick("{}[],:\"\\ 0-.eE+xtu\x00\x1f\xff")
 		case 1:
 			mut = mut[:rng.IntN(len(mut))]
 		default:
 			i := rng.IntN(len(mut) + 1)
-			mut = append(mut[:i], append([]byte{"{}[],:\" \\"[rng.IntN(9)]}, mut[i:]...)...)
+			mut = append(mut[:i], append([]byte{pick("{}[],:\" \\")}, mut[i:]...)...)
 		}
 		check(mut)
 	}
+	t.Logf("%d invalid, %d valid non-objects, %d objects (%d fields found)", nInvalid, nNotObject, nObject, nFound)
 }
