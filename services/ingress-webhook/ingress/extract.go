@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -53,7 +54,7 @@ func webhookKind(scheme, contentType string) (bodyKind, *apiError) {
 
 // parseForm parses a form body; a field repeated keeps all its values.
 func parseForm(body []byte) (url.Values, *apiError) {
-	if n := strings.Count(string(body), "&") + 1; n > maxFormFields {
+	if n := bytes.Count(body, []byte("&")) + 1; n > maxFormFields {
 		return nil, fail(http.StatusBadRequest, codeMalformedForm, "form has %d fields; at most %d are accepted", n, maxFormFields)
 	}
 	v, err := url.ParseQuery(string(body))
