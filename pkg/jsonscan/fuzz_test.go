@@ -285,7 +285,7 @@ func TestScanRandomized(t *testing.T) {
 			}
 		}
 	}
-	n := 20000
+	n := 50000
 	if testing.Short() {
 		n = 2000
 	}

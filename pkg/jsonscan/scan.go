@@ -30,8 +30,9 @@ type Field struct {
 	// after that key has been unescaped. The comparison is exact.
 	Key string
 	// Raw is the raw JSON value (a subslice of the input, without surrounding
-	// whitespace). When the key occurs more than once the last occurrence
-	// wins, as with encoding/json. Use Text to decode a string or number.
+	// whitespace, capacity capped so appending to it cannot overwrite the
+	// input). When the key occurs more than once the last occurrence wins,
+	// as with encoding/json. Use Text to decode a string or number.
 	Raw []byte
 	// Found reports whether the key occurs at the top level of the object.
 	Found bool
@@ -217,7 +218,7 @@ func scan(data []byte, fields []Field) error {
 			}
 			if pending && depth == 1 {
 				pending = false
-				record(fields, data[keyStart:keyEnd], keyEsc, data[valStart:i])
+				record(fields, data[keyStart:keyEnd], keyEsc, data[valStart:i:i])
 			}
 			if i < n && data[i] <= ' ' {
 				i = skipSpace(data, i)

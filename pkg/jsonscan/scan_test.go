@@ -361,6 +361,9 @@ func TestScanRawAliasesInput(t *testing.T) {
 	if string(fields[0].Raw) != `"Xbc"` {
 		t.Errorf("Raw is not a subslice of the input: %q", fields[0].Raw)
 	}
+	if cap(fields[0].Raw) != len(fields[0].Raw) {
+		t.Errorf("Raw capacity %d extends past the value", cap(fields[0].Raw))
+	}
 }
 
 func TestScanLongEscapedKey(t *testing.T) {

@@ -138,6 +138,10 @@ func TestVerifySendGrid(t *testing.T) {
 		return s
 	}
 	good := sign(body, ts, k1)
+	trailing := func(sig string) string {
+		b, _ := base64.StdEncoding.DecodeString(sig)
+		return base64.StdEncoding.EncodeToString(append(b, 0, 0))
+	}
 	tol := 5 * time.Minute
 	tests := []struct {
 		name string
@@ -165,6 +169,7 @@ func TestVerifySendGrid(t *testing.T) {
 		{"signature not base64", body, ts, "!!!" + good, []*ecdsa.PublicKey{&k1.PublicKey}, now, ErrMalformed},
 		{"signature not DER", body, ts, base64.StdEncoding.EncodeToString([]byte("definitely not DER")), []*ecdsa.PublicKey{&k1.PublicKey}, now, ErrMalformed},
 		{"signature DER garbage", body, ts, base64.StdEncoding.EncodeToString([]byte{0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00}), []*ecdsa.PublicKey{&k1.PublicKey}, now, ErrMismatch},
+		{"bytes after the DER signature", body, ts, trailing(good), []*ecdsa.PublicKey{&k1.PublicKey}, now, ErrMismatch},
 		{"signature too long", body, ts, strings.Repeat("MEUC", 100), []*ecdsa.PublicKey{&k1.PublicKey}, now, ErrMalformed},
 	}
 	for _, tt := range tests {

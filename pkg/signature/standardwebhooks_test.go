@@ -131,6 +131,7 @@ func TestVerifyStandardWebhooks(t *testing.T) {
 		{"entry without comma", id, ts, "v1" + good[3:], body, []string{swSecret}, now, tol, ErrMalformed},
 		{"entry without version", id, ts, good[2:], body, []string{swSecret}, now, tol, ErrMalformed},
 		{"not base64", id, ts, "v1,****************************************************", body, []string{swSecret}, now, tol, ErrMalformed},
+		{"line break inside the base64", id, ts, good[:10] + "\n" + good[10:], body, []string{swSecret}, now, tol, ErrMalformed},
 		{"truncated signature", id, ts, good[:len(good)-4], body, []string{swSecret}, now, tol, ErrMalformed},
 		{"17 entries", id, ts, strings.Repeat(bad+" ", 16) + good, body, []string{swSecret}, now, tol, ErrMalformed},
 		{"header over 4 KiB", id, ts, strings.Repeat(" ", 5000) + "x" + good, body, []string{swSecret}, now, tol, ErrMalformed},

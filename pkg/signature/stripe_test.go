@@ -76,6 +76,7 @@ func TestVerifyStripe(t *testing.T) {
 		{"unknown scheme before v1 ignored", body, "t=" + ts + ",v2=abc,v1=" + v1, []string{stripeSecret}, stripeNow, nil},
 		{"invalid v1 ignored when another matches", body, "t=" + ts + ",v1=nothex,v1=" + v1, []string{stripeSecret}, stripeNow, nil},
 		{"spaces after commas", body, "t=" + ts + ", v1=" + v1, []string{stripeSecret}, stripeNow, nil},
+		{"upper-case hex", body, "t=" + ts + ",v1=" + strings.ToUpper(v1), []string{stripeSecret}, stripeNow, nil},
 		{"t last", body, "v1=" + v1 + ",t=" + ts, []string{stripeSecret}, stripeNow, nil},
 		{"just inside the tolerance (old)", body, good, []string{stripeSecret}, stripeNow.Add(tol), nil},
 		{"just inside the tolerance (future)", body, good, []string{stripeSecret}, stripeNow.Add(-tol), nil},

@@ -121,7 +121,8 @@ func build(c *ceEvent, tenant string, now time.Time, payload payloadFunc) (*even
 		if err := checkString(attrSubject, c.subject.v); err != nil {
 			return nil, err
 		}
-		ev.Subject = c.subject.v
+		// Event.subject is the bus subject; the CloudEvents subject is metadata.
+		md[attrSubject] = c.subject.v
 	}
 	if c.time.ok {
 		t, err := time.Parse(time.RFC3339Nano, c.time.v)

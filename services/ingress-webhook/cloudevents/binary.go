@@ -99,7 +99,9 @@ func parseBinary(h http.Header, body []byte, tenant string, now time.Time) (*eve
 		}
 	}
 
-	if ct := strings.TrimSpace(h.Get("Content-Type")); ct != "" && c.datacontenttype.err == nil {
+	if cts := h.Values("Content-Type"); len(cts) > 1 && c.datacontenttype.err == nil {
+		c.datacontenttype = opt{ok: true, err: attrErr(attrDataContentType, "the Content-Type header appears more than once")}
+	} else if ct := strings.TrimSpace(h.Get("Content-Type")); ct != "" && c.datacontenttype.err == nil {
 		c.datacontenttype = opt{v: ct, ok: true}
 	}
 

@@ -28,7 +28,7 @@
 //	id (required)             id                             must pass event.ValidateID
 //	type (required)           event_type                     must pass bus.ValidateEventType (reverse-DNS types are fine)
 //	source (required)         source                         non-empty URI-reference, kept as given
-//	subject                   subject                        non-empty when present
+//	subject                   metadata["subject"]            non-empty when present (Event.subject is the bus subject)
 //	time                      timestamp                      RFC 3339 → unix milliseconds; absent → now
 //	datacontenttype           metadata["datacontenttype"]    RFC 2046 media type; binary mode: the Content-Type header
 //	dataschema                metadata["dataschema"]         non-empty absolute URI

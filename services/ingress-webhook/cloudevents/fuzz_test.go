@@ -55,7 +55,7 @@ func checkResult(t *testing.T, evs []*eventsv1.Event, err error, max int) {
 		}
 		for k := range ev.GetMetadata() {
 			switch k {
-			case "datacontenttype", "dataschema", "tracestate":
+			case "datacontenttype", "dataschema", "tracestate", "subject":
 				continue
 			}
 			name, ok := strings.CutPrefix(k, ExtensionPrefix)

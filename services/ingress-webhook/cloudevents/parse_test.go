@@ -192,6 +192,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "binary percent-encoded control", h: bin("ce-subject", "a%0Ab"), attr: "subject", msg: "control character"},
 		{name: "binary bad time", h: bin("ce-time", "2024-13-01T00:00:00Z"), attr: "time", msg: "RFC 3339"},
 		{name: "binary bad content type", h: bin("Content-Type", "not a type"), attr: "datacontenttype", msg: "media type"},
+		{name: "binary two Content-Types", h: http.Header{"Ce-Specversion": {"1.0"}, "Ce-Id": {"e"}, "Ce-Source": {"/s"}, "Ce-Type": {"t"},
+			"Content-Type": {"text/plain", "text/html"}}, attr: "datacontenttype", msg: "more than once"},
 		{name: "binary bad source", h: bin("ce-source", "%20has space"), attr: "source", msg: "URI-reference"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,10 +255,10 @@ func TestParseStructuredMapping(t *testing.T) {
 	got := parseOne(t, http.Header{"Content-Type": {"application/cloudevents+json; charset=UTF-8"}}, body)
 	want := &eventsv1.Event{
 		Id: "C234-1234-1234", EventType: "com.example.someevent", Source: "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
-		Subject: "larger-context", Timestamp: 1522942260500, Tenant: testTenant, Traceparent: testTraceparent,
+		Timestamp: 1522942260500, Tenant: testTenant, Traceparent: testTraceparent,
 		Payload: []byte(`{ "appinfoA" : "abc", "appinfoB" : 123, "appinfoC" : true }`),
 		Metadata: map[string]string{
-			"datacontenttype": "application/json", "dataschema": "https://example.com/schema.json",
+			"datacontenttype": "application/json", "dataschema": "https://example.com/schema.json", "subject": "larger-context",
 			"ce_comexampleextension1": "value", "ce_comexampleothervalue": "-5", "ce_flag": "false", "tracestate": "a=1,b=2",
 		},
 	}
@@ -313,8 +315,8 @@ func TestParseStructuredDefaultsAndData(t *testing.T) {
 			if !bytes.Equal(ev.Payload, tc.payload) {
 				t.Errorf("payload %q, want %q", ev.Payload, tc.payload)
 			}
-			if ev.Traceparent != tc.traceparent || ev.Subject != "" {
-				t.Errorf("traceparent %q subject %q", ev.Traceparent, ev.Subject)
+			if ev.Traceparent != tc.traceparent || ev.Metadata["subject"] != "" {
+				t.Errorf("traceparent %q subject %q", ev.Traceparent, ev.Metadata["subject"])
 			}
 			if len(ev.Metadata) != len(tc.md) {
 				t.Errorf("metadata %v, want %v", ev.Metadata, tc.md)
@@ -346,10 +348,10 @@ func TestParseBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &eventsv1.Event{
-		Id: "e1", EventType: "order.created", Source: "/src", Subject: `quoted "subject"`, Timestamp: 1522900584000,
+		Id: "e1", EventType: "order.created", Source: "/src", Timestamp: 1522900584000,
 		Tenant: testTenant, Traceparent: testTraceparent, Payload: body,
 		Metadata: map[string]string{
-			"datacontenttype": "application/xml; charset=utf-8", "dataschema": "https://example.com/s.json",
+			"datacontenttype": "application/xml; charset=utf-8", "dataschema": "https://example.com/s.json", "subject": `quoted "subject"`,
 			"ce_comexampleext": "Euro € 😀", "ce_percent": "100%", "ce_lower": "~A", "tracestate": "k=v",
 		},
 	}

@@ -109,7 +109,6 @@ func wantEvent(id string, payload []byte) *eventsv1.Event {
 		Id:          id,
 		EventType:   "com.github.pull_request.opened",
 		Source:      "https://github.com/greentic/events",
-		Subject:     "pull/42",
 		Timestamp:   wantMillis,
 		Payload:     payload,
 		Tenant:      testTenant,
@@ -117,6 +116,7 @@ func wantEvent(id string, payload []byte) *eventsv1.Event {
 		Metadata: map[string]string{
 			"datacontenttype":  "application/json",
 			"dataschema":       "https://schemas.example.com/pull_request.json",
+			"subject":          "pull/42",
 			"ce_attempt":       "3",
 			"ce_redelivered":   "true",
 			"ce_comexampleext": "some value",
@@ -245,7 +245,7 @@ func TestSDKDataKinds(t *testing.T) {
 				if ev.Metadata["datacontenttype"] != tc.ct {
 					t.Errorf("datacontenttype = %q, want %q", ev.Metadata["datacontenttype"], tc.ct)
 				}
-				if ev.Subject != "" || ev.Traceparent != "" {
+				if ev.Metadata["subject"] != "" || ev.Traceparent != "" {
 					t.Errorf("unexpected subject/traceparent: %v", ev)
 				}
 			})
