@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/greentic/events/pkg/event"
 	"github.com/greentic/events/pkg/natstest"
 	"github.com/greentic/events/pkg/service"
@@ -109,6 +111,15 @@ func (f *fixture) post(t *testing.T, path string, body []byte, hdr map[string]st
 
 func signed(body []byte) map[string]string {
 	return map[string]string{"X-Greentic-Signature": "sha256=" + signature.SignHMACSHA256(body, secret, "hex")}
+}
+
+func (f *fixture) storedStream(t *testing.T) jetstream.Stream {
+	t.Helper()
+	s, err := f.rt.JS.Stream(context.Background(), f.rt.Topology.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func (f *fixture) storedMsgs(t *testing.T) uint64 {
