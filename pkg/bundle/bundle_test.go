@@ -31,8 +31,16 @@ func TestLoadExample(t *testing.T) {
 	if demo.ID != "demo" || demo.DisplayName != "Demo tenant" || demo.Suspended {
 		t.Errorf("tenant = %+v", demo.Tenant)
 	}
-	if len(demo.Sources) != 1 {
-		t.Fatalf("sources = %+v, want one", demo.Sources)
+	// One source per verification scheme, and the CloudEvents source.
+	var names []string
+	for _, s := range demo.Sources {
+		names = append(names, s.Name+"/"+s.Scheme)
+	}
+	if got, want := strings.Join(names, " "), "generic/hmac-sha256 github/github stripe/stripe twilio/twilio sendgrid/sendgrid standard-webhooks/standard-webhooks bearer/bearer cloudevents/bearer"; got != want {
+		t.Fatalf("sources = %s\nwant      %s", got, want)
+	}
+	if got := demo.Sources[2].EffectiveTolerance(); got != 5*time.Minute {
+		t.Errorf("stripe tolerance = %s, want 5m from the bundle", got)
 	}
 	want := tenant.Source{
 		Tenant:    "demo",
@@ -152,8 +160,8 @@ func TestApply(t *testing.T) {
 		name string
 		want Applied
 	}{
-		{"first", Applied{Changed: 3}},
-		{"again", Applied{Unchanged: 3}},
+		{"first", Applied{Changed: 10}}, // tenant, 8 sources, flow
+		{"again", Applied{Unchanged: 10}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Apply(ctx, store, b)
@@ -180,6 +188,9 @@ func TestApply(t *testing.T) {
 	}
 	if src, ok := reg.Source("demo", "generic"); !ok || src.Signature.Prefix != "sha256=" || src.Secrets[0] != "demo-secret" {
 		t.Errorf("stored source = %+v, %v", src, ok)
+	}
+	if src, ok := reg.Source("demo", "sendgrid"); !ok || len(src.PublicKeys) != 1 || src.Validate() != nil {
+		t.Errorf("stored sendgrid source = %+v, %v", src, ok)
 	}
 	flows, err := rt.Topology.KeyValue(ctx, rt.JS, bus.BucketFlows)
 	if err != nil {

@@ -1,6 +1,10 @@
-// Package signature verifies webhook signatures. Every comparison is
-// constant-time, and every scheme accepts several active secrets so they can
-// be rotated without downtime.
+// Package signature verifies webhook signatures: a generic HMAC-SHA256
+// header, GitHub, Stripe, Standard Webhooks, Twilio, SendGrid signed Event
+// Webhooks and bearer tokens, each exactly as the provider documents it, and
+// signs them the same way for tests and tools. Every comparison is
+// constant-time, and every scheme accepts several active secrets (or keys)
+// so they can be rotated without downtime. Failures wrap ErrMissing,
+// ErrMalformed, ErrExpired or ErrMismatch and never contain secret material.
 package signature
 
 import (

@@ -72,7 +72,9 @@ func SignSendGrid(body []byte, timestamp string, key *ecdsa.PrivateKey) (string,
 // Errors: ErrMissing when either header is empty; ErrMalformed for a
 // timestamp that is not unix seconds or a signature that is not base64 DER;
 // ErrExpired for a timestamp outside the tolerance (checked before the
-// signature); ErrMismatch when no key verifies the signature.
+// signature); ErrMismatch when no key verifies the signature (also when bytes
+// follow the DER value, which sendgrid-go tolerates but a genuine signature
+// never has).
 func VerifySendGrid(body []byte, timestamp, sigHeader string, keys []*ecdsa.PublicKey, tolerance time.Duration, now time.Time) error {
 	// The timestamp is signed verbatim, so it is not trimmed.
 	if timestamp == "" {

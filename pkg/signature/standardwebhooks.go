@@ -79,7 +79,8 @@ func SignStandardWebhooks(id string, t time.Time, body []byte, secret string) (s
 // "<id>.<timestamp>.<body>") is checked, other versions such as the
 // asymmetric v1a are ignored, and at least one v1 must match. Each secret is
 // base64-decoded after stripping an optional "whsec_" prefix; all secrets are
-// tried (rotation), and secrets that do not decode are skipped (validate
+// tried (rotation), and secrets that are empty or do not decode are skipped
+// (validate
 // them with ValidStandardWebhooksSecret at configuration time). The
 // timestamp must lie within tolerance of now in both directions (tolerance
 // <= 0 means DefaultTolerance; a zero now means time.Now()).

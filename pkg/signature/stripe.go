@@ -30,7 +30,8 @@ func SignStripe(body []byte, secret string, t time.Time) string {
 // keyed with the endpoint secret used as raw bytes. Other schemes (such as
 // the v0 that test-mode events carry) are ignored; v1 values that are not
 // 32 bytes of hex are ignored as Stripe's own libraries do. At least one v1
-// must match one of secrets (all secrets are tried for rotation), and t must
+// must match one of secrets (all secrets are tried for rotation; empty
+// secrets never match), and t must
 // lie within tolerance of now in both directions (tolerance <= 0 means
 // DefaultTolerance; a zero now means time.Now()).
 //

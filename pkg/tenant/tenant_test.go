@@ -1,10 +1,12 @@
 package tenant
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // validSource is a source that passes Validate; cases change one thing.
@@ -41,8 +43,8 @@ func TestSourceValidate(t *testing.T) {
 		{name: "missing tenant", modify: func(s *Source) { s.Tenant = "" }, want: []string{"tenant"}},
 		{name: "invalid name", modify: func(s *Source) { s.Name = "sh.op" }, want: []string{"source", `"sh.op"`}},
 		{name: "missing scheme", modify: func(s *Source) { s.Scheme = "" }, want: []string{"scheme: required"}},
-		{name: "unknown scheme", modify: func(s *Source) { s.Scheme = "basic" }, want: []string{"scheme", `"basic"`, "hmac-sha256", "none"}},
-		{name: "hmac without secrets", modify: func(s *Source) { s.Secrets = nil }, want: []string{"secrets", "at least one"}},
+		{name: "unknown scheme", modify: func(s *Source) { s.Scheme = "basic" }, want: []string{"scheme", `"basic"`, "hmac-sha256", "none", "stripe", "sendgrid"}},
+		{name: "hmac without secrets", modify: func(s *Source) { s.Secrets = nil }, want: []string{"secrets", "between 1 and 8"}},
 		{name: "short secret", modify: func(s *Source) { s.Secrets = []string{"long-enough-1", "short"} }, want: []string{"secrets[1]", "8 characters"}},
 		{name: "missing signature header", modify: func(s *Source) { s.Signature.Header = "" }, want: []string{"signature.header"}},
 		{name: "bad encoding", modify: func(s *Source) { s.Signature.Encoding = "base32" }, want: []string{"signature.encoding", `"base32"`}},
@@ -52,6 +54,68 @@ func TestSourceValidate(t *testing.T) {
 		{name: "event id from header and value", modify: func(s *Source) { s.EventID = ValueFrom{Header: "X-Id", Value: "1"} }, want: []string{"event_id", "only one"}},
 		{name: "invalid fixed event type", modify: func(s *Source) { s.EventType = ValueFrom{Value: "order..created"} }, want: []string{"event_type.value"}},
 		{name: "fixed event type with wildcard", modify: func(s *Source) { s.EventType = ValueFrom{Value: "order.*"} }, want: []string{"event_type.value", "wildcard"}},
+		{name: "too many secrets", modify: func(s *Source) {
+			s.Secrets = strings.Split("aaaaaaaa,bbbbbbbb,cccccccc,dddddddd,eeeeeeee,ffffffff,gggggggg,hhhhhhhh,iiiiiiii", ",")
+		}, want: []string{"secrets", "between 1 and 8"}},
+		{name: "github by convention", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "gh", Scheme: SchemeGitHub, Secrets: []string{"gh-secret-1"}}
+		}},
+		{name: "stripe by convention", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "st", Scheme: SchemeStripe, Secrets: []string{"whsec_abc123456"}, Tolerance: Duration(10 * time.Minute)}
+		}},
+		{name: "stripe secret without whsec_", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "st", Scheme: SchemeStripe, Secrets: []string{"sk_live_abcdef"}}
+		}, want: []string{"secrets[0]", "whsec_"}},
+		{name: "standard-webhooks", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "sw", Scheme: SchemeStandardWebhooks, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+		}},
+		{name: "standard-webhooks secret not base64", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "sw", Scheme: SchemeStandardWebhooks, Secrets: []string{"whsec_not*base64!!"}}
+		}, want: []string{"secrets[0]"}},
+		{name: "twilio with public url", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "tw", Scheme: SchemeTwilio, Secrets: []string{"0123456789abcdef"}, URL: "https://hooks.example.com/v1/webhooks/acme/tw"}
+		}},
+		{name: "twilio relative url", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "tw", Scheme: SchemeTwilio, Secrets: []string{"0123456789abcdef"}, URL: "/v1/webhooks/acme/tw"}
+		}, want: []string{"url", "absolute"}},
+		{name: "url on another scheme", modify: func(s *Source) { s.URL = "https://x.example.com/" }, want: []string{"url", "twilio"}},
+		{name: "sendgrid", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "sg", Scheme: SchemeSendGrid, PublicKeys: []string{sendGridKey}}
+		}},
+		{name: "sendgrid without keys", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "sg", Scheme: SchemeSendGrid}
+		}, want: []string{"public_keys"}},
+		{name: "sendgrid bad key", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "sg", Scheme: SchemeSendGrid, PublicKeys: []string{"bm90IGEga2V5"}}
+		}, want: []string{"public_keys[0]"}},
+		{name: "sendgrid with secrets", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "sg", Scheme: SchemeSendGrid, PublicKeys: []string{sendGridKey}, Secrets: []string{"whatever-1"}}
+		}, want: []string{"secrets", "public_keys"}},
+		{name: "public keys on hmac", modify: func(s *Source) { s.PublicKeys = []string{sendGridKey} }, want: []string{"public_keys", "sendgrid"}},
+		{name: "bearer short token", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "b", Scheme: SchemeBearer, Secrets: []string{"short-token"}, EventType: ValueFrom{Field: "type"}}
+		}, want: []string{"secrets[0]", "16"}},
+		{name: "bearer needs an event type", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "b", Scheme: SchemeBearer, Secrets: []string{"long-enough-token-1"}}
+		}, want: []string{"event_type", "no convention"}},
+		{name: "none with secrets", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "n", Scheme: SchemeNone, Secrets: []string{"whatever-1"}, EventType: ValueFrom{Value: "a.b"}}
+		}, want: []string{"secrets", "none"}},
+		{name: "signature on github", modify: func(s *Source) { s.Scheme = SchemeGitHub }, want: []string{"signature", "hmac-sha256"}},
+		{name: "tolerance on hmac", modify: func(s *Source) { s.Tolerance = Duration(time.Minute) }, want: []string{"tolerance", "no timestamp"}},
+		{name: "tolerance too long", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: "st", Scheme: SchemeStripe, Secrets: []string{"whsec_abc123456"}, Tolerance: Duration(2 * time.Hour)}
+		}, want: []string{"tolerance", "1h"}},
+		{name: "fixed event id", modify: func(s *Source) { s.EventID = ValueFrom{Value: "x"} }, want: []string{"event_id.value"}},
+		{name: "cloudevents source", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: CloudEventsSource, Scheme: SchemeBearer, Secrets: []string{"long-enough-token-1"}}
+		}},
+		{name: "cloudevents source with a provider scheme", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: CloudEventsSource, Scheme: SchemeGitHub, Secrets: []string{"gh-secret-1"}}
+		}, want: []string{"scheme", "cloudevents"}},
+		{name: "cloudevents source with an event type", modify: func(s *Source) {
+			*s = Source{Tenant: "acme", Name: CloudEventsSource, Scheme: SchemeNone, EventType: ValueFrom{Value: "a.b"}}
+		}, want: []string{"event_type", "CloudEvents"}},
 		{name: "negative max body", modify: func(s *Source) { s.MaxBodyBytes = -1 }, want: []string{"max_body_bytes", "-1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +142,40 @@ func TestSourceValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sendGridKey is a P-256 public key as SendGrid shows it.
+const sendGridKey = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEihGkk8+3qo7tSdF8ly2rlkCObNFXtVyHbBgwvpnjVXWAkLCD/DGUBfv06fPo5Rm6ILnGp2FhwN6kDYDtGDj+WA=="
+
+func TestDurationJSON(t *testing.T) {
+	var s Source
+	if err := json.Unmarshal([]byte(`{"tolerance":"90s"}`), &s); err != nil || time.Duration(s.Tolerance) != 90*time.Second {
+		t.Fatalf("tolerance %s, %v", time.Duration(s.Tolerance), err)
+	}
+	out, _ := json.Marshal(Source{Tolerance: Duration(time.Minute)})
+	if !strings.Contains(string(out), `"tolerance":"1m0s"`) {
+		t.Errorf("marshalled %s", out)
+	}
+	for _, bad := range []string{`{"tolerance":300}`, `{"tolerance":"5 minutes"}`} {
+		if err := json.Unmarshal([]byte(bad), &s); err == nil || !strings.Contains(err.Error(), "duration") {
+			t.Errorf("%s: err = %v, want a duration error", bad, err)
+		}
+	}
+}
+
+func TestTenantRateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		rl RateLimit
+		ok bool
+	}{
+		{RateLimit{}, true}, {RateLimit{PerSecond: 10, Burst: 20}, true}, {RateLimit{PerSecond: 0.5, Burst: 1}, true},
+		{RateLimit{PerSecond: 10}, false}, {RateLimit{Burst: 5}, false}, {RateLimit{PerSecond: -1, Burst: 1}, false},
+	} {
+		err := Tenant{ID: "acme", RateLimit: tc.rl}.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "rate_limit")) {
+			t.Errorf("Validate(%+v) = %v, want ok=%v", tc.rl, err, tc.ok)
+		}
 	}
 }
 
