@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,8 +95,17 @@ func writeStatus(w http.ResponseWriter, code int, body any) {
 // Serve serves h on ln until ctx is cancelled, then shuts down gracefully
 // within timeout. It returns nil on a clean shutdown.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, log *slog.Logger) error {
+	// In-flight requests, so a shutdown that only waits for connections
+	// that never sent a request (net/http waits up to 5s for those) does
+	// not count as abandoned work.
+	var inflight atomic.Int64
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           counted,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -110,6 +120,14 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Du
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close()
+		if n := inflight.Load(); n == 0 {
+			err = nil // only connections without a request were left
+		} else {
+			err = fmt.Errorf("%d requests still running: %w", n, err)
+		}
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}

@@ -235,8 +235,25 @@ func TestServeShutdown(t *testing.T) {
 		}()
 		<-entered
 		err := stop()
-		if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "shut down") {
-			t.Fatalf("Serve = %v, want a shutdown deadline error", err)
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "shut down") ||
+			!strings.Contains(err.Error(), "1 requests still running") {
+			t.Fatalf("Serve = %v, want a shutdown deadline error counting the request", err)
+		}
+	})
+	t.Run("connection without a request does not hold the stop", func(t *testing.T) {
+		url, stop := serveOps(t, OpsHandler(NewRegistry(), NewReadiness()), 200*time.Millisecond)
+		c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		time.Sleep(50 * time.Millisecond) // accepted, never sends a request
+		start := time.Now()
+		if err := stop(); err != nil {
+			t.Fatalf("Serve = %v, want nil: no request was abandoned", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("stop took %s, want about the 200ms timeout", d)
 		}
 	})
 }

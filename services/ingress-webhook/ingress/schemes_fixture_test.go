@@ -206,6 +206,13 @@ func setupDirect(t *testing.T, now func() time.Time, sources ...tenant.Source) *
 	return &fixture{base: hs.URL, rt: rt, srv: srv}
 }
 
+// scClient sends every request on a connection of its own. With
+// keep-alives a concurrent burst leaves connections the client dialed but
+// never used; the server sees them as new, and http.Server.Shutdown waits
+// up to 5s for such connections, as long as the runtime's shutdown timeout
+// in tests.
+var scClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+
 // scAnswer is an answer of the ingress.
 type scAnswer struct {
 	status int
@@ -228,7 +235,7 @@ func (f *fixture) scSend(t *testing.T, path, ct string, body []byte, hdr map[str
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := scClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

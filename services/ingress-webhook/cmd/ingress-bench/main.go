@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -62,6 +63,7 @@ func run(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 3, "rounds per target (alternating baseline and ingress)")
 	concurrency := fs.Int("concurrency", 64, "concurrent HTTP clients")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured warm-up per target")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured rounds to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -153,6 +155,17 @@ func run(ctx context.Context, args []string) error {
 		if _, err := load(ctx, name, targets[name], *concurrency, *warmup); err != nil {
 			return err
 		}
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	all := map[string][]result{}
 	for i := 0; i < *rounds; i++ {
