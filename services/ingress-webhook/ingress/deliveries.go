@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/greentic/events/pkg/event"
+	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 )
 
 // Deliveries remembers which provider delivery ids were stored, and as
@@ -29,16 +30,18 @@ func deliveryKey(tenantID, source, deliveryID string) string {
 	return tenantID + "." + source + "." + hex.EncodeToString(sum[:20])
 }
 
-// eventIDFor is the event id of a delivery: the provider's own id when it
-// is a valid event id (so people can correlate), else a digest of it. The
-// same delivery always gets the same id, so concurrent redeliveries meet
-// in the stream's Nats-Msg-Id de-duplication.
+// eventIDFor is the event id of a delivery: {source}:{delivery id}, or
+// {source}:d-{digest} when that is no valid event id. Event ids must be
+// unique per tenant, and two senders' ids (order 1001 of a shop, contact
+// 1001 of a CRM) are not; the source makes them so. The same delivery
+// always gets the same id, so concurrent redeliveries meet in the stream's
+// Nats-Msg-Id de-duplication.
 func eventIDFor(source, deliveryID string) string {
-	if event.ValidateID(deliveryID) == nil {
-		return deliveryID
+	if id := source + ":" + deliveryID; event.ValidateID(id) == nil {
+		return id
 	}
-	sum := sha256.Sum256([]byte(source + "\x00" + deliveryID))
-	return "d-" + hex.EncodeToString(sum[:16])
+	sum := sha256.Sum256([]byte(deliveryID))
+	return source + ":d-" + hex.EncodeToString(sum[:16])
 }
 
 // KVDeliveries keeps deliveries in the environment's deliveries bucket,
@@ -61,4 +64,16 @@ func (d KVDeliveries) Lookup(ctx context.Context, key string) (string, bool, err
 func (d KVDeliveries) Record(ctx context.Context, key, eventID string) error {
 	_, err := d.KV.Put(ctx, key, []byte(eventID))
 	return err
+}
+
+// StreamEvents reads events back from the events stream.
+type StreamEvents struct{ Stream jetstream.Stream }
+
+// StoredEvent implements StoredEvents.
+func (s StreamEvents) StoredEvent(ctx context.Context, seq uint64) (*eventsv1.Event, error) {
+	m, err := s.Stream.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	return event.Unmarshal(m.Data)
 }

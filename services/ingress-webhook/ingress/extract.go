@@ -2,6 +2,8 @@ package ingress
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -126,6 +128,7 @@ type lookup struct {
 	r      *http.Request
 	fields *fields
 	form   url.Values
+	body   []byte // what the provider signed
 }
 
 func (l lookup) field(key string) (string, *apiError) {
@@ -167,7 +170,7 @@ func (h *Handler) extract(req *request, kind bodyKind) ([]incoming, bool, *apiEr
 		return items, true, aerr
 	}
 	payload := req.body
-	l := lookup{r: req.r, fields: &fields{}}
+	l := lookup{r: req.r, fields: &fields{}, body: req.body}
 	switch {
 	case kind == bodyForm && src.Scheme == tenant.SchemeTwilio:
 		l.form = req.form
@@ -225,6 +228,9 @@ func (h *Handler) extract(req *request, kind bodyKind) ([]incoming, bool, *apiEr
 		Payload:     payload,
 		Traceparent: req.r.Header.Get(headerTraceparent),
 	}
+	if gh := req.r.Header.Get(headerGitHubDelivery); src.Scheme == tenant.SchemeGitHub && gh != "" && src.EventID.IsZero() {
+		ev.Metadata = map[string]string{metadataDeliveryID: truncate(gh, maxMetadataValue)}
+	}
 	return []incoming{{ev: ev, deliveryID: deliveryID}}, false, nil
 }
 
@@ -242,7 +248,10 @@ func conventional(src tenant.Source, l lookup) (eventType, deliveryID string, ae
 		if action, _ := l.field("action"); action != "" {
 			eventType += "." + action
 		}
-		return eventType, l.r.Header.Get(headerGitHubDelivery), nil
+		// GitHub signs the body only: X-GitHub-Delivery could be changed on
+		// a replayed request. The delivery is identified by what is signed;
+		// X-GitHub-Delivery is kept in metadata.
+		return eventType, bodyDigest(l.body), nil
 	case tenant.SchemeStripe:
 		t, aerr := l.field("type")
 		if aerr != nil {
@@ -291,9 +300,11 @@ func twilioConvention(l lookup) (string, string, *apiError) {
 	} else {
 		eventType, sid = "twilio.webhook", get("MessageSid", "SmsSid", "CallSid")
 	}
-	id := l.r.Header.Get(headerTwilioIdem)
-	if id == "" && sid != "" {
-		id = sid + "." + status
+	// The sid and status are signed; Twilio's idempotency token is not (a
+	// replay could change it), so it only serves when there is no sid.
+	id := sid + "." + status
+	if sid == "" {
+		id = l.r.Header.Get(headerTwilioIdem)
 	}
 	return eventType, id, nil
 }
@@ -363,6 +374,12 @@ func extractSendGrid(req *request) ([]incoming, *apiError) {
 		}, deliveryID: id})
 	}
 	return out, nil
+}
+
+// bodyDigest identifies a delivery by its signed body.
+func bodyDigest(body []byte) string {
+	sum := sha256.Sum256(body)
+	return "sha256-" + hex.EncodeToString(sum[:16])
 }
 
 func prefixed(i int, e *apiError) *apiError {

@@ -37,6 +37,7 @@ const (
 	codeMalformedJSON     = "malformed_json"
 	codeMalformedForm     = "malformed_form"
 	codeInvalidEvent      = "invalid_event"
+	codeEventIDConflict   = "event_id_conflict"
 	codeBusUnavailable    = "bus_unavailable"
 	codeReadFailed        = "read_failed"
 	outcomeAccepted       = "accepted"
@@ -95,6 +96,11 @@ type Publisher interface {
 	PublishEvent(ctx context.Context, e *eventsv1.Event) (bus.Published, error)
 }
 
+// StoredEvents reads a stored event by its stream sequence.
+type StoredEvents interface {
+	StoredEvent(ctx context.Context, seq uint64) (*eventsv1.Event, error)
+}
+
 // Deps are what the handler works with.
 type Deps struct {
 	Registry  *tenant.Registry
@@ -102,7 +108,10 @@ type Deps struct {
 	// Deliveries, when set, makes a redelivered provider delivery id within
 	// the delivery window produce no second event.
 	Deliveries Deliveries
-	Log        *slog.Logger
+	// Stored, when set, reads the original of an event the stream reports
+	// as a duplicate, so an id reused by another event is refused (409).
+	Stored StoredEvents
+	Log    *slog.Logger
 	// Metrics registers the handler's collectors; nil keeps them private.
 	Metrics prometheus.Registerer
 }
@@ -216,7 +225,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time,
 		h.answerError(w, start, tenantID, sourceName, aerr)
 		return
 	}
-	if kind == bodyForm {
+	// Twilio signs the form fields, so its form is parsed to verify; any
+	// other body is only parsed once it is known to be authentic.
+	parseFirst := kind == bodyForm && rt.source.Scheme == tenant.SchemeTwilio
+	if parseFirst {
 		if req.form, aerr = parseForm(req.body); aerr != nil {
 			h.answerError(w, start, tenantID, sourceName, aerr)
 			return
@@ -225,6 +237,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time,
 	if aerr = h.verify(req); aerr != nil {
 		h.answerError(w, start, tenantID, sourceName, aerr)
 		return
+	}
+	if kind == bodyForm && !parseFirst {
+		if req.form, aerr = parseForm(req.body); aerr != nil {
+			h.answerError(w, start, tenantID, sourceName, aerr)
+			return
+		}
 	}
 	// Only authenticated requests count against the tenant's rate, so
 	// forged traffic cannot use up a tenant's budget.
@@ -356,7 +374,9 @@ func (h *Handler) store(ctx context.Context, rt route, it *incoming, base map[st
 	var key string
 	if it.deliveryID != "" {
 		if ev.Id == "" { // a provider's delivery: its id makes the event id
-			ev.Metadata[metadataDeliveryID] = truncate(it.deliveryID, maxMetadataValue)
+			if _, set := ev.Metadata[metadataDeliveryID]; !set {
+				ev.Metadata[metadataDeliveryID] = truncate(it.deliveryID, maxMetadataValue)
+			}
 			ev.Id = eventIDFor(rt.source.Name, it.deliveryID)
 		}
 		if h.Deliveries != nil {
@@ -391,6 +411,11 @@ func (h *Handler) store(ctx context.Context, rt route, it *incoming, base map[st
 		h.Log.Warn("event not stored", "tenant", rt.tenant.ID, "source", rt.source.Name, "event_id", ev.Id, "err", err)
 		return Accepted{}, h.unavailable()
 	}
+	if pub.Duplicate && h.Stored != nil {
+		if aerr := h.checkSameEvent(pctx, rt, ev, pub); aerr != nil {
+			return Accepted{}, aerr
+		}
+	}
 	if key != "" {
 		// The event is stored: failing to remember the delivery only
 		// narrows de-duplication to the stream's own window.
@@ -405,6 +430,26 @@ func (h *Handler) store(ctx context.Context, rt route, it *incoming, base map[st
 	}
 	h.metrics.events.WithLabelValues(rt.tenant.ID, rt.source.Name, outcome).Inc()
 	return Accepted{EventID: ev.Id, EventType: ev.EventType, Duplicate: pub.Duplicate}, nil
+}
+
+// checkSameEvent makes sure a publish the stream called a duplicate is a
+// redelivery of the same event, not another event reusing its id (two
+// CloudEvents producers with the same id): that one would otherwise be
+// acknowledged and silently dropped.
+func (h *Handler) checkSameEvent(ctx context.Context, rt route, ev *eventsv1.Event, pub bus.Published) *apiError {
+	orig, err := h.Stored.StoredEvent(ctx, pub.Sequence)
+	if err != nil {
+		// Already gone (max age) or unreadable: the id was used; keep the
+		// duplicate answer rather than storing twice.
+		h.Log.Warn("could not read the original of a duplicate", "tenant", rt.tenant.ID, "event_id", ev.Id, "seq", pub.Sequence, "err", err)
+		return nil
+	}
+	if orig.Source != ev.Source || orig.EventType != ev.EventType {
+		return fail(http.StatusConflict, codeEventIDConflict,
+			"event id %q of tenant %q is already used by another event (source %q, type %q); event ids must be unique per tenant",
+			ev.Id, rt.tenant.ID, orig.Source, orig.EventType)
+	}
+	return nil
 }
 
 func (h *Handler) unavailable() *apiError {

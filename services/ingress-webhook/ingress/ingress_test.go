@@ -152,8 +152,9 @@ func TestWebhookAccepted(t *testing.T) {
 	hdr["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	hdr["Idempotency-Key"] = "key-1"
 	code, _, out := f.post(t, "/v1/webhooks/demo/generic", body, hdr)
-	if code != http.StatusAccepted || out["event_id"] != "o-1" || out["duplicate"] != false {
-		t.Fatalf("got %d %v, want 202 with event_id o-1", code, out)
+	// The event id is the sender's id scoped by the source.
+	if code != http.StatusAccepted || out["event_id"] != "generic:o-1" || out["duplicate"] != false {
+		t.Fatalf("got %d %v, want 202 with event_id generic:o-1", code, out)
 	}
 	s, err := f.rt.JS.Stream(context.Background(), f.rt.Topology.EventsStream())
 	if err != nil {
@@ -170,7 +171,7 @@ func TestWebhookAccepted(t *testing.T) {
 	if !bytes.Equal(ev.Payload, body) {
 		t.Errorf("payload %q, want the raw body %q", ev.Payload, body)
 	}
-	if ev.Id != "o-1" || ev.EventType != "order.created" || ev.Tenant != "demo" || ev.Env != "dev" || ev.Source != "webhook/generic" {
+	if ev.Id != "generic:o-1" || ev.Metadata["delivery_id"] != "o-1" || ev.EventType != "order.created" || ev.Tenant != "demo" || ev.Env != "dev" || ev.Source != "webhook/generic" {
 		t.Errorf("event %+v", ev)
 	}
 	if !strings.HasPrefix(ev.Traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-") {
@@ -182,7 +183,7 @@ func TestWebhookAccepted(t *testing.T) {
 
 	// The provider redelivers: same id, no second event, same answer.
 	code, _, out = f.post(t, "/v1/webhooks/demo/generic", body, signed(body))
-	if code != http.StatusAccepted || out["event_id"] != "o-1" || out["duplicate"] != true {
+	if code != http.StatusAccepted || out["event_id"] != "generic:o-1" || out["duplicate"] != true {
 		t.Fatalf("redelivery got %d %v, want 202 duplicate", code, out)
 	}
 	if n := f.storedMsgs(t); n != 1 {
@@ -194,7 +195,7 @@ func TestWebhookAccepted(t *testing.T) {
 	odd := []byte(`{"type":"order.paid","id":"order 7 / paid"}`)
 	code, _, out = f.post(t, "/v1/webhooks/demo/generic", odd, signed(odd))
 	oddID, _ := out["event_id"].(string)
-	if code != http.StatusAccepted || !strings.HasPrefix(oddID, "d-") {
+	if code != http.StatusAccepted || !strings.HasPrefix(oddID, "generic:d-") {
 		t.Fatalf("got %d %v, want 202 with a derived id", code, out)
 	}
 	if code, _, out = f.post(t, "/v1/webhooks/demo/generic", odd, signed(odd)); out["event_id"] != oddID || out["duplicate"] != true {

@@ -43,7 +43,14 @@ func Serve(ctx context.Context, rt *service.Runtime, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	h, err := NewHandler(cfg, Deps{Registry: reg, Publisher: rt.Publisher, Deliveries: KVDeliveries{KV: kv}, Log: log, Metrics: rt.Registry})
+	stream, err := rt.JS.Stream(ctx, rt.Topology.EventsStream())
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", rt.Topology.EventsStream(), err)
+	}
+	h, err := NewHandler(cfg, Deps{
+		Registry: reg, Publisher: rt.Publisher, Deliveries: KVDeliveries{KV: kv},
+		Stored: StreamEvents{Stream: stream}, Log: log, Metrics: rt.Registry,
+	})
 	if err != nil {
 		return err
 	}
