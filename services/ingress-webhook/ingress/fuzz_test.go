@@ -83,3 +83,21 @@ func FuzzWebhook(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendAccepted checks the hand-written 202 body against encoding/json.
+func FuzzAppendAccepted(f *testing.F) {
+	f.Add("generic:o-1", "order.created", true, false)
+	f.Add(`a"b\c<d>&`+"\x01\u00e9", "x", false, true)
+	f.Fuzz(func(t *testing.T, id, typ string, dup, batch bool) {
+		out := []Accepted{{EventID: id, EventType: typ, Duplicate: dup}, {EventID: typ, EventType: id}}
+		var want bytes.Buffer
+		if batch {
+			_ = json.NewEncoder(&want).Encode(AcceptedBatch{Events: out})
+		} else {
+			_ = json.NewEncoder(&want).Encode(out[0])
+		}
+		if got := appendAccepted(nil, out, batch); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("appendAccepted = %s, encoding/json = %s", got, want.Bytes())
+		}
+	})
+}

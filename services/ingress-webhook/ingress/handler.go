@@ -268,10 +268,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time,
 			"%d events in one request; at most %d are accepted", len(items), h.cfg.MaxEventsPerRequest))
 		return
 	}
-	base := h.baseMetadata(r, rt.source.Name)
 	out := make([]Accepted, 0, len(items))
 	for i := range items {
-		a, aerr := h.store(r.Context(), rt, &items[i], base)
+		h.addMetadata(items[i].ev, r, rt.source.Name)
+		a, aerr := h.store(r.Context(), rt, &items[i])
 		if aerr != nil {
 			h.answerError(w, start, tenantID, sourceName, aerr)
 			return
@@ -286,13 +286,47 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time,
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	enc := json.NewEncoder(w)
-	if batch {
-		_ = enc.Encode(AcceptedBatch{Events: out})
-	} else {
-		_ = enc.Encode(out[0])
-	}
+	_, _ = w.Write(appendAccepted(make([]byte, 0, 128), out, batch))
 	h.metrics.observe(tenantID, sourceName, outcome, start)
+}
+
+// appendAccepted writes the 202 body: the same JSON encoding/json would
+// write for Accepted or AcceptedBatch, without reflection on the hot path.
+func appendAccepted(b []byte, out []Accepted, batch bool) []byte {
+	one := func(b []byte, a Accepted) []byte {
+		b = append(b, `{"event_id":`...)
+		b = appendJSONString(b, a.EventID)
+		b = append(b, `,"event_type":`...)
+		b = appendJSONString(b, a.EventType)
+		b = append(b, `,"duplicate":`...)
+		b = strconv.AppendBool(b, a.Duplicate)
+		return append(b, '}')
+	}
+	if !batch {
+		return append(one(b, out[0]), '\n')
+	}
+	b = append(b, `{"events":[`...)
+	for i, a := range out {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = one(b, a)
+	}
+	return append(b, "]}\n"...)
+}
+
+// appendJSONString quotes s as a JSON string. Ids and types are printable
+// ASCII; anything else is escaped as encoding/json would.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // readBody reads the body within the source's and the service's limits.
@@ -334,36 +368,33 @@ func readAll(r io.Reader, size int) ([]byte, error) {
 	}
 }
 
-// baseMetadata is the metadata every event of a request carries.
-func (h *Handler) baseMetadata(r *http.Request, source string) map[string]string {
-	md := map[string]string{metadataSource: source}
-	if v := r.Header.Get(headerIdempotencyKey); v != "" {
-		md[metadataIdempotency] = truncate(v, maxMetadataValue)
+// addMetadata adds what every event of a request carries, keeping what the
+// mapping already set.
+func (h *Handler) addMetadata(ev *eventsv1.Event, r *http.Request, source string) {
+	if ev.Metadata == nil {
+		ev.Metadata = make(map[string]string, 4)
 	}
-	for _, hn := range []string{headerCorrelationID, headerRequestID} {
-		if v := r.Header.Get(hn); v != "" {
-			md[metadataCorrelationID] = truncate(v, maxMetadataValue)
-			break
+	set := func(k, v string) {
+		if _, ok := ev.Metadata[k]; !ok && v != "" {
+			ev.Metadata[k] = truncate(v, maxMetadataValue)
 		}
 	}
-	return md
+	set(metadataSource, source)
+	set(metadataIdempotency, r.Header.Get(headerIdempotencyKey))
+	if v := r.Header.Get(headerCorrelationID); v != "" {
+		set(metadataCorrelationID, v)
+	} else {
+		set(metadataCorrelationID, r.Header.Get(headerRequestID))
+	}
 }
 
 // store publishes one event unless its delivery was already stored, and
 // answers 2xx only once JetStream has it.
-func (h *Handler) store(ctx context.Context, rt route, it *incoming, base map[string]string) (Accepted, *apiError) {
+func (h *Handler) store(ctx context.Context, rt route, it *incoming) (Accepted, *apiError) {
 	ev := it.ev
 	ev.Tenant = rt.tenant.ID
 	if ev.Timestamp == 0 {
 		ev.Timestamp = h.now().UnixMilli()
-	}
-	if ev.Metadata == nil {
-		ev.Metadata = make(map[string]string, len(base)+1)
-	}
-	for k, v := range base {
-		if _, set := ev.Metadata[k]; !set {
-			ev.Metadata[k] = v
-		}
 	}
 	if !event.ValidTraceparent(ev.Traceparent) {
 		ev.Traceparent = event.NewTraceparent()

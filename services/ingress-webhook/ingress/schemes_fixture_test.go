@@ -177,7 +177,7 @@ func setupTenants(t *testing.T, tenants []tenant.Tenant, sources ...tenant.Sourc
 }
 
 // setupDirect serves a Handler built with NewHandler on the real JetStream
-// publisher and deliveries bucket, with now as its clock: for providers'
+// publisher, deliveries bucket and events stream, with now as its clock: for providers'
 // published vectors, whose timestamps are long past.
 func setupDirect(t *testing.T, now func() time.Time, sources ...tenant.Source) *fixture {
 	t.Helper()
@@ -195,8 +195,12 @@ func setupDirect(t *testing.T, now func() time.Time, sources ...tenant.Source) *
 		}
 		reg.PutSource(s)
 	}
+	stream, err := rt.JS.Stream(context.Background(), rt.Topology.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := NewHandler(Config{PublishTimeout: 5 * time.Second, MaxBodyBytes: 4 << 20, RetryAfter: 5 * time.Second, MaxEventsPerRequest: 100},
-		Deps{Registry: reg, Publisher: rt.Publisher, Deliveries: KVDeliveries{KV: kv}})
+		Deps{Registry: reg, Publisher: rt.Publisher, Deliveries: KVDeliveries{KV: kv}, Stored: StreamEvents{Stream: stream}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +412,18 @@ func checkEvent(t *testing.T, ev *eventsv1.Event, source, eventType string, payl
 	}
 }
 
-// scDelivery is the event id the deliveries bucket holds for a delivery.
+// wantID is the event id the intake gives a delivery of a source:
+// {source}:{delivery id} (or {source}:d-{digest} when that is no valid
+// event id).
+func wantID(source, deliveryID string) string { return eventIDFor(source, deliveryID) }
+
+// githubID is the event id of a GitHub delivery: GitHub signs only the
+// body, so the delivery is identified by a digest of it, not by
+// X-GitHub-Delivery.
+func githubID(source string, body []byte) string { return wantID(source, bodyDigest(body)) }
+
+// scDelivery is the event id the deliveries bucket holds for a delivery,
+// whose key is the tenant, the source and the raw delivery id.
 func (f *fixture) scDelivery(t *testing.T, tenantID, source, deliveryID string) (string, bool) {
 	t.Helper()
 	ctx := context.Background()
@@ -429,8 +444,8 @@ func (f *fixture) scDelivery(t *testing.T, tenantID, source, deliveryID string) 
 	return string(e.Value()), true
 }
 
-// wantDelivery checks that the deliveries bucket remembers a delivery as
-// the event eventID.
+// wantDelivery checks that the deliveries bucket remembers the raw
+// delivery id deliveryID of a source as the event eventID.
 func (f *fixture) wantDelivery(t *testing.T, source, deliveryID, eventID string) {
 	t.Helper()
 	got, ok := f.scDelivery(t, "demo", source, deliveryID)

@@ -55,6 +55,17 @@ type result struct {
 	errors   int
 	rps      float64
 	p50, p99 time.Duration
+	// cpu is the CPU time of the whole process (clients, HTTP server,
+	// nats-server) per accepted request: steadier than req/s on a noisy
+	// machine.
+	cpu time.Duration
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func run(ctx context.Context, args []string) error {
@@ -174,20 +185,20 @@ func run(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("  round %d %-8s %8.0f req/s  p50 %-10s p99 %-10s errors %d\n", i+1, name, res.rps, res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.errors)
+			fmt.Printf("  round %d %-8s %8.0f req/s  p50 %-10s p99 %-10s cpu/req %-8s errors %d\n", i+1, name, res.rps, res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.cpu.Round(time.Microsecond), res.errors)
 			all[name] = append(all[name], res)
 		}
 	}
 	b, in, dd := median(all["baseline"]), median(all["ingress"]), median(all["dedupe"])
 	row := func(name string, r result) {
-		fmt.Printf("| %s | %.0f | %s | %s |\n", name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+		fmt.Printf("| %s | %.0f | %s | %s | %s |\n", name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpu.Round(time.Microsecond))
 	}
 	ratio := func(name string, r result) {
-		fmt.Printf("| **ratio %s / baseline** | **%.2f** | %.2f | **%.2f** |\n", name, r.rps/b.rps, float64(r.p50)/float64(b.p50), float64(r.p99)/float64(b.p99))
+		fmt.Printf("| **ratio %s / baseline** | **%.2f** | %.2f | **%.2f** | %.2f |\n", name, r.rps/b.rps, float64(r.p50)/float64(b.p50), float64(r.p99)/float64(b.p99), float64(r.cpu)/float64(b.cpu))
 	}
 	fmt.Println()
-	fmt.Println("| target | accepted req/s | p50 | p99 |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Println("| target | accepted req/s | p50 | p99 | CPU per request |")
+	fmt.Println("|---|---|---|---|---|")
 	row("baseline: net/http + JetStream publish", b)
 	row("ingress (HMAC verify, rate limit, normalize, publish)", in)
 	row("dedupe (ingress + 24h delivery-id lookup and record)", dd)
@@ -210,6 +221,7 @@ func median(rs []result) result {
 		rps: pick(func(r result) float64 { return r.rps }),
 		p50: time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
 		p99: time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
+		cpu: time.Duration(pick(func(r result) float64 { return float64(r.cpu) })),
 	}
 }
 
@@ -226,7 +238,7 @@ func load(ctx context.Context, name, url string, n int, d time.Duration) (result
 	var wg sync.WaitGroup
 	var counter atomic.Uint64
 	prefix := name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for w := 0; w < n; w++ {
 		wg.Add(1)
 		go func() {
@@ -260,7 +272,7 @@ func load(ctx context.Context, name, url string, n int, d time.Duration) (result
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	if len(lat) == 0 {
 		return result{}, fmt.Errorf("%s accepted no request (%d errors)", name, errs)
 	}
@@ -269,5 +281,6 @@ func load(ctx context.Context, name, url string, n int, d time.Duration) (result
 		name: name, requests: len(lat), errors: errs,
 		rps: float64(len(lat)) / elapsed.Seconds(),
 		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100],
+		cpu: cpu / time.Duration(len(lat)),
 	}, nil
 }
