@@ -63,7 +63,7 @@ func TestConsumerAcksHandledMessage(t *testing.T) {
 	defer mu.Unlock()
 	if got.Subject != "greentic.events.test.acme.order.created" || got.MsgID != "acme:evt-1" ||
 		got.Attempt != 1 || got.StreamSeq != p.Sequence || got.Stored.IsZero() ||
-		got.Header.Get(HeaderTenant) != "acme" {
+		got.Header.Get(HeaderEventID) != "evt-1" {
 		t.Fatalf("delivery = %+v", got)
 	}
 	if calls.get("evt-1") != 1 {
@@ -149,8 +149,7 @@ func TestConsumerDeadLettersExhaustedRetries(t *testing.T) {
 		HeaderDLQOriginalStream:  b.topo.EventsStream(),
 		HeaderDLQOriginalSeq:     strconv.FormatUint(p.Sequence, 10),
 		HeaderDLQOriginalMsgID:   "acme:evt-1",
-		HeaderTenant:             "acme", // original headers kept
-		HeaderEventID:            "evt-1",
+		HeaderEventID:            "evt-1", // original headers kept
 		HeaderTraceparent:        orig.Header.Get(HeaderTraceparent),
 	} {
 		if got := dl.Header.Get(h); got != want {

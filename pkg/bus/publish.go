@@ -13,19 +13,13 @@ import (
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 )
 
-// Header names set on every message this package publishes.
+// Header names set on the events and results this package publishes. The
+// body is a protobuf Event, or a FlowResult on a subject ending in .result;
+// tenant and type are in the subject.
 const (
 	HeaderMsgID       = jetstream.MsgIDHeader // "Nats-Msg-Id"
 	HeaderTraceparent = "traceparent"
-	HeaderTenant      = "Greentic-Tenant"
 	HeaderEventID     = "Greentic-Event-Id"
-	HeaderEventType   = "Greentic-Event-Type"
-	HeaderContentType = "Content-Type"
-
-	// ContentTypeEvent is the content type of a protobuf Event on the bus.
-	ContentTypeEvent = "application/x-protobuf; messageType=greentic.events.v1.Event"
-	// ContentTypeResult is the content type of a protobuf FlowResult on the bus.
-	ContentTypeResult = "application/x-protobuf; messageType=greentic.events.v1.FlowResult"
 )
 
 // MsgID builds the deterministic de-duplication id of a message. Ids are
@@ -90,12 +84,11 @@ func (p *Publisher) PublishEvent(ctx context.Context, e *eventsv1.Event) (Publis
 	if err != nil {
 		return Published{}, fmt.Errorf("encode event %s: %w", e.Id, err)
 	}
-	h := nats.Header{}
-	h.Set(HeaderContentType, ContentTypeEvent)
-	h.Set(HeaderTenant, e.Tenant)
-	h.Set(HeaderEventID, e.Id)
-	h.Set(HeaderEventType, e.EventType)
-	h.Set(HeaderTraceparent, e.Traceparent)
+	// Headers are kept to what the subject and Nats-Msg-Id do not already
+	// say: every header is parsed by the server on every message.
+	h := make(nats.Header, 3)
+	h[HeaderEventID] = []string{e.Id}
+	h[HeaderTraceparent] = []string{e.Traceparent}
 	return p.Publish(ctx, subject, MsgID(e.Tenant, e.Id), data, h)
 }
 
@@ -119,13 +112,10 @@ func (p *Publisher) PublishResult(ctx context.Context, r *eventsv1.FlowResult) (
 	if err != nil {
 		return Published{}, fmt.Errorf("encode result of event %s: %w", r.EventId, err)
 	}
-	h := nats.Header{}
-	h.Set(HeaderContentType, ContentTypeResult)
-	h.Set(HeaderTenant, r.Tenant)
-	h.Set(HeaderEventID, r.EventId)
-	h.Set(HeaderEventType, r.EventType)
+	h := make(nats.Header, 3)
+	h[HeaderEventID] = []string{r.EventId}
 	if event.ValidTraceparent(r.Traceparent) {
-		h.Set(HeaderTraceparent, r.Traceparent)
+		h[HeaderTraceparent] = []string{r.Traceparent}
 	}
 	return p.Publish(ctx, subject, ResultMsgID(r.Tenant, r.Flow, r.EventId), data, h)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -420,7 +421,7 @@ func (h *Handler) store(ctx context.Context, rt route, it *incoming) (Accepted, 
 				return Accepted{}, h.unavailable()
 			}
 			if found {
-				h.metrics.events.WithLabelValues(rt.tenant.ID, rt.source.Name, outcomeDuplicate).Inc()
+				h.metrics.event(rt.tenant.ID, rt.source.Name, outcomeDuplicate)
 				return Accepted{EventID: id, EventType: ev.EventType, Duplicate: true}, nil
 			}
 		}
@@ -459,7 +460,7 @@ func (h *Handler) store(ctx context.Context, rt route, it *incoming) (Accepted, 
 	if pub.Duplicate {
 		outcome = outcomeDuplicate
 	}
-	h.metrics.events.WithLabelValues(rt.tenant.ID, rt.source.Name, outcome).Inc()
+	h.metrics.event(rt.tenant.ID, rt.source.Name, outcome)
 	return Accepted{EventID: ev.Id, EventType: ev.EventType, Duplicate: pub.Duplicate}, nil
 }
 
@@ -540,6 +541,9 @@ func isJSONType(mt string) bool {
 }
 
 type metrics struct {
+	// hot caches the counters of accepted requests per tenant and source,
+	// so the common answer costs no label hashing.
+	hot            sync.Map // tenant + "\x00" + source -> *hotCounters
 	requests       *prometheus.CounterVec
 	events         *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
@@ -585,7 +589,40 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+type hotCounters struct {
+	requests, events prometheus.Counter
+	latency          prometheus.Observer
+}
+
+func (m *metrics) hotFor(tenantID, source string) *hotCounters {
+	key := tenantID + "\x00" + source
+	if c, ok := m.hot.Load(key); ok {
+		return c.(*hotCounters)
+	}
+	c := &hotCounters{
+		requests: m.requests.WithLabelValues(tenantID, source, outcomeAccepted),
+		events:   m.events.WithLabelValues(tenantID, source, outcomeAccepted),
+		latency:  m.latency.WithLabelValues(outcomeAccepted),
+	}
+	m.hot.Store(key, c)
+	return c
+}
+
 func (m *metrics) observe(tenantID, source, outcome string, start time.Time) {
+	if outcome == outcomeAccepted {
+		c := m.hotFor(tenantID, source)
+		c.requests.Inc()
+		c.latency.Observe(time.Since(start).Seconds())
+		return
+	}
 	m.requests.WithLabelValues(tenantID, source, outcome).Inc()
 	m.latency.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) event(tenantID, source, outcome string) {
+	if outcome == outcomeAccepted {
+		m.hotFor(tenantID, source).events.Inc()
+		return
+	}
+	m.events.WithLabelValues(tenantID, source, outcome).Inc()
 }
