@@ -3,8 +3,6 @@ package ingress
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -82,31 +80,21 @@ func setup(t *testing.T, publishTimeout time.Duration) *fixture {
 	}
 }
 
+// post sends a JSON body; a header given as "" is left out (Content-Type too).
 func (f *fixture) post(t *testing.T, path string, body []byte, hdr map[string]string) (int, http.Header, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.base+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	ct, set := hdr["Content-Type"]
+	if !set {
+		ct = "application/json"
 	}
-	req.Header.Set("Content-Type", "application/json")
+	rest := map[string]string{}
 	for k, v := range hdr {
-		if v == "" {
-			req.Header.Del(k)
-			continue
+		if v != "" && k != "Content-Type" {
+			rest[k] = v
 		}
-		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("answer %d is not JSON: %q", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, resp.Header, out
+	a := f.scSend(t, path, ct, body, rest)
+	return a.status, a.header, a.body
 }
 
 func signed(body []byte) map[string]string {

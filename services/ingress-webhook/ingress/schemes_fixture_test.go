@@ -210,11 +210,8 @@ func setupDirect(t *testing.T, now func() time.Time, sources ...tenant.Source) *
 	return &fixture{base: hs.URL, rt: rt, srv: srv}
 }
 
-// scClient sends every request on a connection of its own. With
-// keep-alives a concurrent burst leaves connections the client dialed but
-// never used; the server sees them as new, and http.Server.Shutdown waits
-// up to 5s for such connections, as long as the runtime's shutdown timeout
-// in tests.
+// scClient sends every request on a connection of its own, so no test
+// depends on connection reuse.
 var scClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
 
 // scAnswer is an answer of the ingress.

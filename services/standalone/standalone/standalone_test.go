@@ -122,8 +122,8 @@ func TestEndToEnd(t *testing.T) {
 	body := []byte(`{"type":"order.created","id":"o-1"}`)
 
 	code, out := r.post(t, "/v1/webhooks/demo/generic", body, sign(body))
-	if code != http.StatusAccepted || out["event_id"] != "o-1" {
-		t.Fatalf("signed webhook: %d %v, want 202 with event_id o-1", code, out)
+	if code != http.StatusAccepted || out["event_id"] != "generic:o-1" {
+		t.Fatalf("signed webhook: %d %v, want 202 with event_id generic:o-1", code, out)
 	}
 	ctx := context.Background()
 	msg, err := r.stream.GetLastMsgForSubject(ctx, "greentic.events.dev.demo.order.created")
@@ -131,7 +131,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("event not on greentic.events.dev.demo.order.created: %v", err)
 	}
 	ev, err := event.Unmarshal(msg.Data)
-	if err != nil || ev.Id != "o-1" || !bytes.Equal(ev.Payload, body) {
+	if err != nil || ev.Id != "generic:o-1" || !bytes.Equal(ev.Payload, body) {
 		t.Fatalf("stored event %v (%v)", ev, err)
 	}
 
@@ -151,14 +151,14 @@ func TestEndToEnd(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if res.Status != eventsv1.FlowStatus_FLOW_STATUS_OK || res.Flow != "handle_event" || res.EventId != "o-1" ||
+	if res.Status != eventsv1.FlowStatus_FLOW_STATUS_OK || res.Flow != "handle_event" || res.EventId != "generic:o-1" ||
 		!strings.Contains(string(res.Output), "Order o-1 confirmed") {
 		t.Fatalf("result %v", res)
 	}
 
 	// The provider redelivers the same webhook: no second event, no second result.
 	code, out = r.post(t, "/v1/webhooks/demo/generic", body, sign(body))
-	if code != http.StatusAccepted || out["event_id"] != "o-1" || out["duplicate"] != true {
+	if code != http.StatusAccepted || out["event_id"] != "generic:o-1" || out["duplicate"] != true {
 		t.Fatalf("redelivery: %d %v, want 202 duplicate", code, out)
 	}
 	if n := r.count(t, "greentic.events.dev.demo.order.created"); n != 1 {
