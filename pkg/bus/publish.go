@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -59,6 +60,10 @@ func NewPublisher(js jetstream.JetStream, topo Topology) *Publisher {
 // Topology returns the topology the publisher publishes into.
 func (p *Publisher) Topology() Topology { return p.topo }
 
+// encodeBuffers are reused for encoding events: the NATS client copies a
+// message into its own buffer before the publish returns.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // PublishEvent validates e, fills in env, subject and traceparent, and
 // publishes it with Nats-Msg-Id MsgID(tenant, id). It returns only once
 // JetStream has stored the event (or recognised it as a duplicate).
@@ -80,10 +85,13 @@ func (p *Publisher) PublishEvent(ctx context.Context, e *eventsv1.Event) (Publis
 	if !event.ValidTraceparent(e.Traceparent) {
 		e.Traceparent = event.NewTraceparent()
 	}
-	data, err := proto.Marshal(e)
+	bufp := encodeBuffers.Get().(*[]byte)
+	defer encodeBuffers.Put(bufp)
+	data, err := proto.MarshalOptions{}.MarshalAppend((*bufp)[:0], e)
 	if err != nil {
 		return Published{}, fmt.Errorf("encode event %s: %w", e.Id, err)
 	}
+	*bufp = data[:0] // keep a grown buffer; the client copies data before Publish returns
 	// Headers are kept to what the subject and Nats-Msg-Id do not already
 	// say: every header is parsed by the server on every message.
 	h := make(nats.Header, 3)

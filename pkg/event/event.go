@@ -49,7 +49,13 @@ func ValidateID(id string) error {
 func NewTraceparent() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
-	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
+	var out [55]byte // 00-{32 hex}-{16 hex}-01
+	copy(out[:], "00-")
+	hex.Encode(out[3:35], b[:16])
+	out[35] = '-'
+	hex.Encode(out[36:52], b[16:])
+	copy(out[52:], "-01")
+	return string(out[:])
 }
 
 // ChildTraceparent keeps the trace id of parent and starts a new span.

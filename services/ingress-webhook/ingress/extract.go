@@ -82,12 +82,19 @@ func formJSON(v url.Values) []byte {
 }
 
 // fields collects the top-level JSON keys a request needs, to scan the body
-// once.
-type fields struct{ list []jsonscan.Field }
+// once. Most requests want at most four, which fit without another
+// allocation.
+type fields struct {
+	arr  [4]jsonscan.Field
+	list []jsonscan.Field
+}
 
 func (f *fields) want(key string) {
 	if key == "" {
 		return
+	}
+	if f.list == nil {
+		f.list = f.arr[:0]
 	}
 	for _, x := range f.list {
 		if x.Key == key {

@@ -285,11 +285,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time,
 			outcome = outcomeAccepted
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(appendAccepted(make([]byte, 0, 128), out, batch))
 	h.metrics.observe(tenantID, sourceName, outcome, start)
 }
+
+// jsonContentType is shared by every answer; net/http only reads it.
+var jsonContentType = []string{"application/json"}
 
 // appendAccepted writes the 202 body: the same JSON encoding/json would
 // write for Accepted or AcceptedBatch, without reflection on the hot path.
@@ -543,7 +546,8 @@ func isJSONType(mt string) bool {
 type metrics struct {
 	// hot caches the counters of accepted requests per tenant and source,
 	// so the common answer costs no label hashing.
-	hot            sync.Map // tenant + "\x00" + source -> *hotCounters
+	hotMu          sync.RWMutex
+	hot            map[string]map[string]*hotCounters // tenant -> source
 	requests       *prometheus.CounterVec
 	events         *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
@@ -595,16 +599,26 @@ type hotCounters struct {
 }
 
 func (m *metrics) hotFor(tenantID, source string) *hotCounters {
-	key := tenantID + "\x00" + source
-	if c, ok := m.hot.Load(key); ok {
-		return c.(*hotCounters)
+	m.hotMu.RLock()
+	c := m.hot[tenantID][source]
+	m.hotMu.RUnlock()
+	if c != nil {
+		return c
 	}
-	c := &hotCounters{
+	c = &hotCounters{
 		requests: m.requests.WithLabelValues(tenantID, source, outcomeAccepted),
 		events:   m.events.WithLabelValues(tenantID, source, outcomeAccepted),
 		latency:  m.latency.WithLabelValues(outcomeAccepted),
 	}
-	m.hot.Store(key, c)
+	m.hotMu.Lock()
+	defer m.hotMu.Unlock()
+	if m.hot == nil {
+		m.hot = map[string]map[string]*hotCounters{}
+	}
+	if m.hot[tenantID] == nil {
+		m.hot[tenantID] = map[string]*hotCounters{}
+	}
+	m.hot[tenantID][source] = c
 	return c
 }
 
