@@ -269,6 +269,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, start time.Time,
 			"%d events in one request; at most %d are accepted", len(items), h.cfg.MaxEventsPerRequest))
 		return
 	}
+	// Every event of a batch is checked before any is stored, so a bad one
+	// refuses the request without storing part of it.
+	for i := range items {
+		if err := bus.ValidateEventType(items[i].ev.EventType); err != nil {
+			msg := err.Error()
+			if batch {
+				msg = "event " + strconv.Itoa(i) + ": " + msg
+			}
+			h.answerError(w, start, tenantID, sourceName, fail(http.StatusBadRequest, codeInvalidEvent, "%s", msg))
+			return
+		}
+	}
 	out := make([]Accepted, 0, len(items))
 	for i := range items {
 		h.addMetadata(items[i].ev, r, rt.source.Name)
@@ -402,9 +414,6 @@ func (h *Handler) store(ctx context.Context, rt route, it *incoming) (Accepted, 
 	}
 	if !event.ValidTraceparent(ev.Traceparent) {
 		ev.Traceparent = event.NewTraceparent()
-	}
-	if err := bus.ValidateEventType(ev.EventType); err != nil {
-		return Accepted{}, fail(http.StatusBadRequest, codeInvalidEvent, "%v", err)
 	}
 	var key string
 	if it.deliveryID != "" {
