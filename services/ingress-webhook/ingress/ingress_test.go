@@ -3,7 +3,6 @@ package ingress
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,10 +13,8 @@ import (
 	"github.com/greentic/events/pkg/event"
 	"github.com/greentic/events/pkg/natstest"
 	"github.com/greentic/events/pkg/service"
-	"github.com/greentic/events/pkg/service/servicetest"
 	"github.com/greentic/events/pkg/signature"
 	"github.com/greentic/events/pkg/tenant"
-	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
 
 const secret = "demo-secret"
@@ -40,44 +37,11 @@ func genericSource(tenantID, name string) tenant.Source {
 
 func setup(t *testing.T, publishTimeout time.Duration) *fixture {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	rt := servicetest.Runtime(t, srv.URL(), "dev")
-	ctx := context.Background()
-	store, err := tenantkv.Open(ctx, rt.JS, rt.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
 	disabled := genericSource("demo", "off")
 	disabled.Disabled = true
-	for _, tn := range []tenant.Tenant{{ID: "demo"}, {ID: "other"}, {ID: "frozen", Suspended: true}} {
-		if _, err := store.PutTenant(ctx, tn); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range []tenant.Source{genericSource("demo", "generic"), disabled, genericSource("frozen", "generic")} {
-		if _, err := store.PutSource(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Listener: ln, PublishTimeout: publishTimeout, MaxBodyBytes: 4 << 20, RetryAfter: 5 * time.Second, MaxEventsPerRequest: 100}
-	servicetest.Go(t, func(ctx context.Context) error { return Serve(ctx, rt, cfg) })
-	f := &fixture{base: "http://" + ln.Addr().String(), rt: rt, srv: srv}
-	// Ready once the registry is loaded: a known source answers, not 404.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, _, _ := f.post(t, "/v1/webhooks/demo/generic", []byte(`{}`), nil)
-		if code == http.StatusUnauthorized && len(rt.Ready.Check(ctx)) == 0 {
-			return f
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingress not ready: %d %v", code, rt.Ready.Check(ctx))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return startIngress(t, publishTimeout,
+		[]tenant.Tenant{{ID: "demo"}, {ID: "other"}, {ID: "frozen", Suspended: true}},
+		genericSource("demo", "generic"), disabled, genericSource("frozen", "generic"))
 }
 
 // post sends a JSON body; a header given as "" is left out (Content-Type too).

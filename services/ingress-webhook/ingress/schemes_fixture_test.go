@@ -133,6 +133,13 @@ func setupSources(t *testing.T, sources ...tenant.Source) *fixture {
 // setupTenants is setupSources with the given tenants.
 func setupTenants(t *testing.T, tenants []tenant.Tenant, sources ...tenant.Source) *fixture {
 	t.Helper()
+	return startIngress(t, 5*time.Second, tenants, sources...)
+}
+
+// startIngress stores the tenants and sources, serves the ingress with the
+// publish timeout, and returns once it knows every source.
+func startIngress(t *testing.T, publishTimeout time.Duration, tenants []tenant.Tenant, sources ...tenant.Source) *fixture {
+	t.Helper()
 	srv := natstest.RunServer(t)
 	rt := servicetest.Runtime(t, srv.URL(), "dev")
 	ctx := context.Background()
@@ -154,17 +161,17 @@ func setupTenants(t *testing.T, tenants []tenant.Tenant, sources ...tenant.Sourc
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Listener: ln, PublishTimeout: 5 * time.Second, MaxBodyBytes: 4 << 20, RetryAfter: 5 * time.Second, MaxEventsPerRequest: 100}
+	cfg := Config{Listener: ln, PublishTimeout: publishTimeout, MaxBodyBytes: 4 << 20, RetryAfter: 5 * time.Second, MaxEventsPerRequest: 100}
 	servicetest.Go(t, func(ctx context.Context) error { return Serve(ctx, rt, cfg) })
 	f := &fixture{base: "http://" + ln.Addr().String(), rt: rt, srv: srv}
 	// Ready once every source is known: a text/plain body is refused by its
-	// content type (415) rather than as an unknown source (404); the content
-	// type is checked before anything is verified, counted or stored.
+	// content type (415), or as disabled or suspended (403), rather than as
+	// an unknown source (404); nothing is verified, counted or stored.
 	deadline := time.Now().Add(10 * time.Second)
 	for _, s := range sources {
 		for {
 			a := f.scSend(t, "/v1/webhooks/"+s.Tenant+"/"+s.Name, mediaText, []byte("probe"), nil)
-			if a.status == http.StatusUnsupportedMediaType && len(rt.Ready.Check(ctx)) == 0 {
+			if (a.status == http.StatusUnsupportedMediaType || a.status == http.StatusForbidden) && len(rt.Ready.Check(ctx)) == 0 {
 				break
 			}
 			if time.Now().After(deadline) {
