@@ -21,6 +21,8 @@ const (
 	HeaderMsgID       = jetstream.MsgIDHeader // "Nats-Msg-Id"
 	HeaderTraceparent = "traceparent"
 	HeaderEventID     = "Greentic-Event-Id"
+	// HeaderCommandID is set on sender commands: {event id}:{flow}:{node}.
+	HeaderCommandID = "Greentic-Command-Id"
 )
 
 // MsgID builds the deterministic de-duplication id of a message. Ids are
@@ -143,4 +145,32 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []b
 		return Published{}, fmt.Errorf("publish %s to %s: %w", msgID, subject, err)
 	}
 	return Published{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// CommandID is the id of the side effect of node in flow for an event:
+// {event id}:{flow}:{node}. The same run redelivered makes the same id.
+func CommandID(eventID, flow, node string) string { return eventID + ":" + flow + ":" + node }
+
+// PublishCommand publishes a sender command (an EmailCommand, SmsCommand or
+// WebhookCommand) for tenant on greentic.outbound.{env}.{tenant}.{channel},
+// with Nats-Msg-Id MsgID(tenant, id): publishing the same command again,
+// however often a flow run is retried, stores it once.
+func (p *Publisher) PublishCommand(ctx context.Context, tenant, channel, id, traceparent string, cmd proto.Message) (Published, error) {
+	subject, err := OutboundSubject(p.topo.Env, tenant, channel)
+	if err != nil {
+		return Published{}, err
+	}
+	if err := event.ValidateID(id); err != nil {
+		return Published{}, fmt.Errorf("publish %s command: %w", channel, err)
+	}
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return Published{}, fmt.Errorf("encode %s command %s: %w", channel, id, err)
+	}
+	h := make(nats.Header, 3)
+	h[HeaderCommandID] = []string{id}
+	if event.ValidTraceparent(traceparent) {
+		h[HeaderTraceparent] = []string{traceparent}
+	}
+	return p.Publish(ctx, subject, MsgID(tenant, id), data, h)
 }
