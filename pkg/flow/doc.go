@@ -5,7 +5,9 @@
 // it is reported with its line and column. The compiled Program is then run
 // for each matching event (MatchEvent, Run). The package has no I/O of its
 // own; node types that talk to the outside world are added as executors
-// behind small interfaces.
+// behind small interfaces: the email, sms, webhook and publish nodes build
+// commands (and events) with the id {event id}:{flow}:{node} and hand them to
+// the run's Effects.
 //
 // # Expressions
 //

@@ -41,17 +41,27 @@ func nodeKindFor(typ string) (nodeKind, bool) {
 			configRequired: true,
 			compile:        compileScript,
 		}, true
+	case "email":
+		return nodeKind{configKeys: emailKeys, configRequired: true, compile: compileEmail}, true
+	case "sms":
+		return nodeKind{configKeys: smsKeys, configRequired: true, compile: compileSMS}, true
+	case "webhook":
+		return nodeKind{configKeys: webhookKeys, configRequired: true, compile: compileWebhook}, true
+	case "publish":
+		return nodeKind{configKeys: publishKeys, configRequired: true, compile: compilePublish}, true
 	}
 	return nodeKind{}, false
 }
 
-func knownNodeTypes() []string { return []string{"branch", "respond", "script"} }
+func knownNodeTypes() []string {
+	return []string{"branch", "respond", "script", "email", "sms", "webhook", "publish"}
+}
 
 // isPlannedNodeType reports node types of the flow language that this
 // package does not run yet.
 func isPlannedNodeType(typ string) bool {
 	switch typ {
-	case "http", "email", "sms", "webhook", "publish":
+	case "http":
 		return true
 	}
 	return false

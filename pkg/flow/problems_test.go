@@ -161,7 +161,7 @@ triggers:
 triggers:
   - {type: event, event_type: x, target: a}
 `,
-		at: "5:11", want: `unknown node type "respnd" (known: branch, respond, script)`,
+		at: "5:11", want: `unknown node type "respnd" (known: branch, respond, script, email, sms, webhook, publish)`,
 	},
 	{
 		name: "node type not supported yet",

@@ -37,6 +37,9 @@ type Input struct {
 	Event       *eventsv1.Event
 	Tenant, Env string           // empty: taken from the event
 	Now         func() time.Time // nil => time.Now
+	// Effects carries out email, sms, webhook and publish nodes; without
+	// it those nodes fail with ErrNoEffects.
+	Effects Effects
 }
 
 // Status is the outcome of a run.
@@ -89,12 +92,16 @@ var errRunDeadline = errors.New("run deadline exceeded")
 
 // run is the state of one execution of a Program.
 type run struct {
-	ctx   context.Context
-	p     *Program
-	env   map[string]any
-	nodes map[string]any
-	sb    *sandbox
-	vm    vm.VM
+	ctx    context.Context
+	p      *Program
+	in     Input
+	ev     *eventsv1.Event
+	tenant string
+	now    func() time.Time
+	env    map[string]any
+	nodes  map[string]any
+	sb     *sandbox
+	vm     vm.VM
 }
 
 // Run executes the flow from node target. It never panics: a panic becomes
@@ -224,11 +231,15 @@ func (p *Program) newRun(ctx context.Context, in Input) *run {
 	sb := &sandbox{ctx: ctx, limit: p.limits.MaxExprBytes}
 	nodes := map[string]any{}
 	return &run{
-		ctx:   ctx,
-		p:     p,
-		env:   newEnv(event, nodes, tenant, envName, now, sb),
-		nodes: nodes,
-		sb:    sb,
+		ctx:    ctx,
+		p:      p,
+		in:     in,
+		ev:     ev,
+		tenant: tenant,
+		now:    now,
+		env:    newEnv(event, nodes, tenant, envName, now, sb),
+		nodes:  nodes,
+		sb:     sb,
 		// expr's own budget (counted in elements of ranges, arrays and
 		// maps it builds) stays at its default.
 		vm: vm.VM{},

@@ -28,6 +28,9 @@ type Config struct {
 	// beforeRun, when set, is called after an event is received and before
 	// its flows run (tests use it to stop a replica at that point).
 	beforeRun func()
+	// afterRun, when set, is called after the flows ran (their effects are
+	// published) and before the results are: tests use it to crash there.
+	afterRun func()
 }
 
 // RegisterFlags defines the executor flags.

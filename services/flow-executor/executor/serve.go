@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/event"
@@ -80,13 +81,16 @@ func Serve(ctx context.Context, rt *service.Runtime, cfg Config) error {
 	return g.Wait()
 }
 
-type resultPublisher interface {
+// publisher stores results and the runs' effects.
+type publisher interface {
 	PublishResult(ctx context.Context, r *eventsv1.FlowResult) (bus.Published, error)
+	PublishEvent(ctx context.Context, e *eventsv1.Event) (bus.Published, error)
+	PublishCommand(ctx context.Context, tenant, channel, id, traceparent string, cmd proto.Message) (bus.Published, error)
 }
 
 type executor struct {
 	flows   *flowSet
-	pub     resultPublisher
+	pub     publisher
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
@@ -114,7 +118,16 @@ func (x *executor) handle(ctx context.Context, d bus.Delivery) error {
 		x.cfg.beforeRun()
 	}
 	for _, mt := range x.flows.match(ev.Tenant, ev.EventType) {
-		res := x.run(ctx, ev, mt)
+		fx := &busEffects{pub: x.pub, timeout: 10 * time.Second}
+		res := x.run(ctx, ev, mt, fx)
+		if fx.busErr != nil {
+			// Not the flow's fault: run it again later. Effects already
+			// published carry the same ids and are not stored twice.
+			return bus.Retryable(fmt.Errorf("flow %s for event %s: %w", mt.name, ev.Id, fx.busErr))
+		}
+		if x.cfg.afterRun != nil {
+			x.cfg.afterRun()
+		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := x.pub.PublishResult(pctx, res)
 		cancel()
@@ -125,11 +138,11 @@ func (x *executor) handle(ctx context.Context, d bus.Delivery) error {
 	return nil
 }
 
-func (x *executor) run(ctx context.Context, ev *eventsv1.Event, mt match) *eventsv1.FlowResult {
+func (x *executor) run(ctx context.Context, ev *eventsv1.Event, mt match, fx flow.Effects) *eventsv1.FlowResult {
 	started := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, x.cfg.RunTimeout)
 	defer cancel()
-	out := mt.program.Run(rctx, flow.Input{Event: ev, Tenant: ev.Tenant, Env: ev.Env}, mt.trigger.Target)
+	out := mt.program.Run(rctx, flow.Input{Event: ev, Tenant: ev.Tenant, Env: ev.Env, Effects: fx}, mt.trigger.Target)
 	finished := time.Now()
 	res := &eventsv1.FlowResult{
 		EventId:     ev.Id,
