@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/greentic/events/pkg/bus"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 )
@@ -22,38 +24,39 @@ type busEffects struct {
 	busErr error
 }
 
-func (f *busEffects) command(ctx context.Context, tenant, channel, id, traceparent string, publish func(context.Context) (bus.Published, error)) error {
+// publish runs one bounded publish and remembers the first failure.
+func (f *busEffects) publish(ctx context.Context, what, id string, do func(context.Context) (bus.Published, error)) error {
 	pctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	if _, err := publish(pctx); err != nil {
+	if _, err := do(pctx); err != nil {
 		if f.busErr == nil {
-			f.busErr = fmt.Errorf("publish %s command %s: %w", channel, id, err)
+			f.busErr = fmt.Errorf("publish %s %s: %w", what, id, err)
 		}
 		return err
 	}
 	return nil
 }
 
-func (f *busEffects) Email(ctx context.Context, c *eventsv1.EmailCommand) error {
-	return f.command(ctx, c.Origin.GetTenant(), bus.ChannelEmail, c.Id, c.Origin.GetTraceparent(), func(ctx context.Context) (bus.Published, error) {
-		return f.pub.PublishCommand(ctx, c.Origin.GetTenant(), bus.ChannelEmail, c.Id, c.Origin.GetTraceparent(), c)
+func (f *busEffects) command(ctx context.Context, channel, id string, o *eventsv1.CommandOrigin, cmd proto.Message) error {
+	return f.publish(ctx, channel+" command", id, func(ctx context.Context) (bus.Published, error) {
+		return f.pub.PublishCommand(ctx, o.GetTenant(), channel, id, o.GetTraceparent(), cmd)
 	})
+}
+
+func (f *busEffects) Email(ctx context.Context, c *eventsv1.EmailCommand) error {
+	return f.command(ctx, bus.ChannelEmail, c.Id, c.Origin, c)
 }
 
 func (f *busEffects) SMS(ctx context.Context, c *eventsv1.SmsCommand) error {
-	return f.command(ctx, c.Origin.GetTenant(), bus.ChannelSMS, c.Id, c.Origin.GetTraceparent(), func(ctx context.Context) (bus.Published, error) {
-		return f.pub.PublishCommand(ctx, c.Origin.GetTenant(), bus.ChannelSMS, c.Id, c.Origin.GetTraceparent(), c)
-	})
+	return f.command(ctx, bus.ChannelSMS, c.Id, c.Origin, c)
 }
 
 func (f *busEffects) Webhook(ctx context.Context, c *eventsv1.WebhookCommand) error {
-	return f.command(ctx, c.Origin.GetTenant(), bus.ChannelWebhook, c.Id, c.Origin.GetTraceparent(), func(ctx context.Context) (bus.Published, error) {
-		return f.pub.PublishCommand(ctx, c.Origin.GetTenant(), bus.ChannelWebhook, c.Id, c.Origin.GetTraceparent(), c)
-	})
+	return f.command(ctx, bus.ChannelWebhook, c.Id, c.Origin, c)
 }
 
 func (f *busEffects) Publish(ctx context.Context, ev *eventsv1.Event) error {
-	return f.command(ctx, ev.Tenant, "event", ev.Id, ev.Traceparent, func(ctx context.Context) (bus.Published, error) {
+	return f.publish(ctx, "event", ev.Id, func(ctx context.Context) (bus.Published, error) {
 		return f.pub.PublishEvent(ctx, ev)
 	})
 }

@@ -345,7 +345,7 @@ func extractSendGrid(req *request) ([]incoming, *apiError) {
 		wantConfigured(l.fields, src)
 		l.fields.want("event")
 		l.fields.want("sg_event_id")
-		if aerr := scanObject(raw, l.fields, "event "+itoa(i)); aerr != nil {
+		if aerr := scanObject(raw, l.fields, "event "+strconv.Itoa(i)); aerr != nil {
 			return nil, aerr
 		}
 		name, aerr := l.field("event")
@@ -390,11 +390,9 @@ func bodyDigest(body []byte) string {
 }
 
 func prefixed(i int, e *apiError) *apiError {
-	e.msg = "event " + itoa(i) + ": " + e.msg
+	e.msg = "event " + strconv.Itoa(i) + ": " + e.msg
 	return e
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func describe(v tenant.ValueFrom, what string) string {
 	switch {
