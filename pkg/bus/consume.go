@@ -42,6 +42,21 @@ type ConsumerConfig struct {
 	Stage string
 	// Concurrency bounds the messages handled at once by this replica.
 	Concurrency int
+	// Key, when set, schedules messages fairly by the key of their subject
+	// (TenantKey: by tenant): at most KeyConcurrency handlers per key run at
+	// once on this replica, and a message whose key is at its cap is parked
+	// (fetched, kept from redelivery, not started) while the replica goes on
+	// fetching, so one key's backlog does not hold back the others' messages.
+	// Parked messages start round-robin over their keys. Nil gives every
+	// message the same key.
+	Key func(subject string) string
+	// KeyConcurrency bounds the handlers of one key running at once on this
+	// replica; 0 means Concurrency.
+	KeyConcurrency int
+	// MaxParked bounds the messages this replica holds beyond Concurrency,
+	// fetched but not started. 0 means none without a Key and
+	// DefaultMaxParked with one.
+	MaxParked int
 	// AckWait is how long the server waits for an ack before redelivering;
 	// the loop signals progress on long handlers so they are not redelivered.
 	AckWait time.Duration
@@ -62,6 +77,12 @@ type ConsumerConfig struct {
 func (c *ConsumerConfig) setDefaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = 16
+	}
+	if c.KeyConcurrency == 0 {
+		c.KeyConcurrency = c.Concurrency
+	}
+	if c.MaxParked == 0 && c.Key != nil {
+		c.MaxParked = DefaultMaxParked
 	}
 	if c.AckWait == 0 {
 		c.AckWait = 30 * time.Second
@@ -91,6 +112,12 @@ func (c ConsumerConfig) Validate() error {
 		return errors.New("consumer: stage is required")
 	case c.Concurrency < 1:
 		return fmt.Errorf("consumer: concurrency must be at least 1, got %d", c.Concurrency)
+	case c.KeyConcurrency < 0:
+		return fmt.Errorf("consumer: key concurrency must not be negative, got %d", c.KeyConcurrency)
+	case c.KeyConcurrency > c.Concurrency:
+		return fmt.Errorf("consumer: key concurrency (%d) must not exceed concurrency (%d)", c.KeyConcurrency, c.Concurrency)
+	case c.MaxParked < 0:
+		return fmt.Errorf("consumer: max parked must not be negative, got %d", c.MaxParked)
 	case c.AckWait < 100*time.Millisecond:
 		return fmt.Errorf("consumer: ack wait must be at least 100ms, got %s", c.AckWait)
 	case c.MaxAttempts < 1:
@@ -152,12 +179,16 @@ func NewConsumer(js jetstream.JetStream, topo Topology, cfg ConsumerConfig) (*Co
 // within DrainTimeout. It returns nil on a clean shutdown, and an error when
 // consuming cannot go on (connection closed, durable consumer deleted).
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	// Parked messages are pending acks too: leave room for four replicas
+	// holding their fill. (The server delivers nothing new to any replica
+	// once MaxAckPending messages are pending.)
+	maxAckPending := max(1000, 4*(c.cfg.Concurrency+c.cfg.MaxParked))
 	cc := jetstream.ConsumerConfig{
 		Durable:       c.cfg.Durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.cfg.AckWait,
 		MaxDeliver:    -1, // the loop dead-letters; the server must never drop silently
-		MaxAckPending: max(1000, c.cfg.Concurrency*4),
+		MaxAckPending: maxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
 	switch len(c.cfg.FilterSubjects) {
@@ -180,15 +211,35 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	defer cancelHandlers()
 
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, c.cfg.Concurrency)
-	runErr := c.fetchLoop(ctx, cons, sem, func(msg jetstream.Msg) {
-		wg.Add(1)
+	s := newScheduler(ctx, c.cfg, c.metrics.parked.WithLabelValues(c.cfg.Stage))
+	s.start = func(msg jetstream.Msg, ks *keyState) {
+		wg.Add(1) // by the fetch loop, or by a handler goroutine not yet Done
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
+			defer s.finished(ks)
 			c.handle(hctx, msg, h)
 		}()
-	})
+	}
+	stopKeepAlive := make(chan struct{})
+	keepAliveDone := make(chan struct{})
+	go func() {
+		defer close(keepAliveDone)
+		s.keepParkedAlive(stopKeepAlive, c.cfg.AckWait/3)
+	}()
+	runErr := c.fetchLoop(ctx, cons, s)
+
+	// Hand parked messages back at once so that another replica takes them
+	// now rather than after AckWait. The progress signals stop first so
+	// that none follows a NAK.
+	close(stopKeepAlive)
+	<-keepAliveDone
+	parked := s.closeAndTake()
+	for _, msg := range parked {
+		_ = msg.Nak()
+	}
+	if len(parked) > 0 {
+		c.metrics.outcomes.WithLabelValues(c.cfg.Stage, "interrupted").Add(float64(len(parked)))
+	}
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -202,41 +253,51 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	return runErr
 }
 
-// fetchLoop pulls messages until ctx is cancelled, asking only for as many as
-// there are free handler slots. A fetched message therefore starts at once and
-// is covered by progress signals from the moment it is delivered: a message
-// buffered behind busy handlers would outlive AckWait and be redelivered, and
-// handled twice. It returns an error only when consuming cannot go on (the
-// connection is closed or the durable consumer is gone).
-func (c *Consumer) fetchLoop(ctx context.Context, cons jetstream.Consumer, sem chan struct{}, dispatch func(jetstream.Msg)) error {
+// fetchLoop pulls messages until ctx is cancelled. It asks for as many as
+// there are idle handler slots, so that a replica does not hoard messages
+// other replicas could run now. When a whole batch had to be parked (every
+// message belonged to a key at its KeyConcurrency), the next batch doubles,
+// up to the replica's room (Concurrency + MaxParked, less the messages
+// running or parked): the loop skips quickly through one key's backlog to
+// reach the other keys' messages. Every fetched message is started or
+// parked at once, and a parked one is covered by progress signals
+// (keepParkedAlive): a message buffered unseen would outlive AckWait and be
+// redelivered, and handled twice. When no slot is idle the loop waits for a
+// handler to finish. It returns an error only when consuming cannot go on
+// (the connection is closed or the durable consumer is gone).
+func (c *Consumer) fetchLoop(ctx context.Context, cons jetstream.Consumer, s *scheduler) error {
+	burst := 0
 	for {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return nil
-		}
-		n := 1
-	more:
-		for n < cap(sem) {
+		room, free := s.room()
+		if room <= 0 || free <= 0 {
 			select {
-			case sem <- struct{}{}:
-				n++
-			default:
-				break more
+			case <-s.wake:
+				continue
+			case <-ctx.Done():
+				return nil
 			}
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		n := min(room, max(free, min(burst, maxFetchBatch)))
 		fctx, cancel := context.WithTimeout(ctx, fetchWait)
 		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+		got, started := 0, 0
 		if err == nil {
 			for msg := range batch.Messages() {
-				n--
-				dispatch(msg)
+				got++
+				if s.dispatch(msg) {
+					started++
+				}
 			}
 			err = batch.Error()
 		}
 		cancel()
-		for ; n > 0; n-- {
-			<-sem
+		if got > 0 && started == 0 {
+			burst = max(2*n, 2*free)
+		} else {
+			burst = 0
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -390,6 +451,9 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, d Delivery
 	if d.MsgID != "" {
 		h.Set(HeaderDLQOriginalMsgID, d.MsgID)
 	}
+	for k, v := range deadLetterHeaders(reason) {
+		h.Set(k, v)
+	}
 	h.Set(HeaderDLQReason, reason.Error())
 	h.Set(HeaderDLQStage, c.cfg.Stage)
 	h.Set(HeaderDLQPermanent, strconv.FormatBool(IsPermanent(reason)))
@@ -418,6 +482,7 @@ const unknownTenant = "_unknown"
 type consumerMetrics struct {
 	outcomes *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	parked   *prometheus.GaugeVec
 }
 
 func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
@@ -431,6 +496,10 @@ func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
 			Help:    "Time spent handling one message, by stage.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"stage"}),
+		parked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "greentic_consumer_parked_messages",
+			Help: "Messages fetched by a consumer stage and waiting for their key to drop below its concurrency.",
+		}, []string{"stage"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -440,6 +509,9 @@ func newConsumerMetrics(reg prometheus.Registerer) (*consumerMetrics, error) {
 		return nil, err
 	}
 	if m.duration, err = Register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.parked, err = Register(reg, m.parked); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -61,3 +61,40 @@ func retryDelay(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// dlqHeaderError carries headers for the dead letter its failure produces.
+type dlqHeaderError struct {
+	err    error
+	header map[string]string
+}
+
+func (e *dlqHeaderError) Error() string { return e.err.Error() }
+func (e *dlqHeaderError) Unwrap() error { return e.err }
+
+// WithDeadLetterHeader adds a header to the dead letter that err produces
+// if the message is dead-lettered (the flow-executor names the flows that
+// failed, so a replay can run only those). It keeps err's marking
+// (Permanent, Retryable). WithDeadLetterHeader(nil, ...) is nil.
+func WithDeadLetterHeader(err error, key, value string) error {
+	if err == nil {
+		return nil
+	}
+	return &dlqHeaderError{err: err, header: map[string]string{key: value}}
+}
+
+// deadLetterHeaders collects the headers added with WithDeadLetterHeader
+// along err's chain (the outermost wins).
+func deadLetterHeaders(err error) map[string]string {
+	out := map[string]string{}
+	for err != nil {
+		if h, ok := err.(*dlqHeaderError); ok {
+			for k, v := range h.header {
+				if _, set := out[k]; !set {
+					out[k] = v
+				}
+			}
+		}
+		err = errors.Unwrap(err)
+	}
+	return out
+}

@@ -23,6 +23,10 @@ const (
 	HeaderEventID     = "Greentic-Event-Id"
 	// HeaderCommandID is set on sender commands: {event id}:{flow}:{node}.
 	HeaderCommandID = "Greentic-Command-Id"
+	// HeaderFlows names flows, comma separated: on a dead letter of the
+	// flow stage, the flows that failed; on an event (a replayed dead
+	// letter), the only flows the executor runs for it.
+	HeaderFlows = "Greentic-Flows"
 )
 
 // MsgID builds the deterministic de-duplication id of a message. Ids are

@@ -131,13 +131,30 @@ func EventSubject(env, tenant, eventType string) (string, error) {
 	return eventsRoot + "." + env + "." + tenant + "." + eventType, nil
 }
 
-// ResultSubject is greentic.events.{env}.{tenant}.{type}.result.
+// ResultSubject is greentic.events.{env}.{tenant}.{type}.result. The type
+// may itself be a result's ("order.created.result", when a flow ran on a
+// result): what precedes its trailing result tokens must be a valid type.
 func ResultSubject(env, tenant, eventType string) (string, error) {
-	s, err := EventSubject(env, tenant, eventType)
+	base, hops := SplitResultType(eventType)
+	s, err := EventSubject(env, tenant, base)
 	if err != nil {
 		return "", err
 	}
-	return s + "." + ResultSuffix, nil
+	return s + strings.Repeat("."+ResultSuffix, hops+1), nil
+}
+
+// SplitResultType splits the type of a result event into the original
+// event type and the number of trailing result tokens (the hops):
+// "order.created.result.result" is ("order.created", 2).
+func SplitResultType(t string) (base string, hops int) {
+	for {
+		rest, ok := strings.CutSuffix(t, "."+ResultSuffix)
+		if !ok || rest == "" {
+			return t, hops
+		}
+		t = rest
+		hops++
+	}
 }
 
 // OutboundSubject is greentic.outbound.{env}.{tenant}.{channel}.

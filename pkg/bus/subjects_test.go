@@ -296,3 +296,32 @@ func FuzzParseSubject(f *testing.F) {
 		}
 	})
 }
+
+func TestResultOfAResult(t *testing.T) {
+	for _, tc := range []struct {
+		typ, base string
+		hops      int
+		subject   string
+	}{
+		{"order.created", "order.created", 0, "greentic.events.dev.acme.order.created.result"},
+		{"order.created.result", "order.created", 1, "greentic.events.dev.acme.order.created.result.result"},
+		{"a.result.result", "a", 2, "greentic.events.dev.acme.a.result.result.result"},
+	} {
+		base, hops := SplitResultType(tc.typ)
+		if base != tc.base || hops != tc.hops {
+			t.Errorf("SplitResultType(%q) = %q, %d", tc.typ, base, hops)
+		}
+		s, err := ResultSubject("dev", "acme", tc.typ)
+		if err != nil || s != tc.subject {
+			t.Errorf("ResultSubject(%q) = %q, %v; want %q", tc.typ, s, err, tc.subject)
+		}
+		if p, err := ParseSubject(s); err != nil || p.Kind != KindResult || p.Type != tc.typ {
+			t.Errorf("ParseSubject(%q) = %+v, %v", s, p, err)
+		}
+	}
+	for _, bad := range []string{"result", "result.result", "order.*.result", ".result"} {
+		if s, err := ResultSubject("dev", "acme", bad); err == nil {
+			t.Errorf("ResultSubject(%q) = %q, want an error", bad, s)
+		}
+	}
+}

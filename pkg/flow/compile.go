@@ -11,6 +11,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/greentic/events/pkg/bus"
+	"github.com/greentic/events/pkg/schedule"
 )
 
 // Compile parses, validates and compiles a flow with DefaultLimits. On
@@ -322,7 +325,7 @@ func (b *builder) buildNode(item *yaml.Node, path string) {
 	if !ok {
 		return
 	}
-	b.onlyKeys(f, path, "id", "type", "config", "next")
+	b.onlyKeys(f, path, append([]string{"id", "type", "config", "next"}, policyKeys...)...)
 	n := &nodeDecl{path: path}
 	if id, at, ok := b.requiredString(f, item, path, "id"); ok {
 		n.idNode = at
@@ -343,11 +346,7 @@ func (b *builder) buildNode(item *yaml.Node, path string) {
 	n.typ = typ
 	kind, known := nodeKindFor(typ)
 	if typOK && !known {
-		if isPlannedNodeType(typ) {
-			b.problems.add(typNode, joinPath(path, "type"), "node type %q is not supported yet", typ)
-		} else {
-			b.problems.add(typNode, joinPath(path, "type"), "unknown node type %q (known: %s)", typ, strings.Join(knownNodeTypes(), ", "))
-		}
+		b.problems.add(typNode, joinPath(path, "type"), "unknown node type %q (known: %s)", typ, strings.Join(knownNodeTypes(), ", "))
 	}
 
 	if next, at, ok := b.optionalString(f, path, "next"); ok {
@@ -359,6 +358,7 @@ func (b *builder) buildNode(item *yaml.Node, path string) {
 			b.addEdge(n, next, at, joinPath(path, "next"))
 		}
 	}
+	policy := b.nodePolicy(f, n, path)
 
 	if !known {
 		return
@@ -376,7 +376,7 @@ func (b *builder) buildNode(item *yaml.Node, path string) {
 		b.problems.add(item, cfgPath, "missing required key \"config\"")
 		return
 	}
-	n.exec = kind.compile(b, n, cfg, cfgNode, cfgPath)
+	n.exec = guard(kind.compile(b, n, cfg, cfgNode, cfgPath), policy)
 }
 
 func (b *builder) buildTriggers(list *yaml.Node) {
@@ -412,16 +412,21 @@ func (b *builder) buildTriggers(list *yaml.Node) {
 			target, targetNode, hasTarget = b.requiredString(f, item, path, "target")
 			if patOK && hasTarget {
 				b.triggers = append(b.triggers, compiledTrigger{
-					Trigger: Trigger{Index: i, Type: typ, EventType: pattern, Target: target},
-					pattern: strings.Split(pattern, "."),
+					Trigger:   Trigger{Index: i, Type: TriggerEvent, EventType: pattern, Target: target},
+					pattern:   strings.Split(pattern, "."),
+					onResults: len(pattern) > len(resultToken) && strings.HasSuffix(pattern, "."+resultToken),
 				})
 			}
 		case "timer":
-			b.problems.add(typNode, joinPath(path, "type"), "timer triggers are not supported yet")
-			b.onlyKeys(f, path, "type", "cron", "target")
+			b.onlyKeys(f, path, "type", "cron", "timezone", "event_type", "missed", "target")
+			t, ok := b.timerTrigger(f, item, path)
 			target, targetNode, hasTarget = b.requiredString(f, item, path, "target")
+			if ok && hasTarget {
+				t.Index, t.Target = i, target
+				b.triggers = append(b.triggers, compiledTrigger{Trigger: t})
+			}
 		default:
-			b.problems.add(typNode, joinPath(path, "type"), "unknown trigger type %q (supported: event)", typ)
+			b.problems.add(typNode, joinPath(path, "type"), "unknown trigger type %q (supported: event, timer)", typ)
 			// The target still counts as a root so that its nodes are not
 			// also reported as unreachable.
 			target, targetNode, hasTarget = b.optionalString(f, path, "target")
@@ -430,6 +435,53 @@ func (b *builder) buildTriggers(list *yaml.Node) {
 			b.roots = append(b.roots, edge{to: target, at: targetNode, path: joinPath(path, "target")})
 		}
 	}
+}
+
+// timerTrigger reads the schedule of a timer trigger: cron (required),
+// timezone, event_type and missed.
+func (b *builder) timerTrigger(f fields, item *yaml.Node, path string) (Trigger, bool) {
+	t := Trigger{Type: TriggerTimer, EventType: DefaultTimerEventType, Missed: MissedFireOnce}
+	ok := true
+	tz, tzNode, hasTZ := b.optionalString(f, path, "timezone")
+	if _, present := f.get("timezone"); present && !hasTZ {
+		ok = false
+	}
+	if hasTZ {
+		if _, err := schedule.Location(tz); err != nil {
+			b.problems.add(tzNode, joinPath(path, "timezone"), "%v", err)
+			ok = false
+		}
+		t.Timezone = tz
+	}
+	if spec, specNode, isStr := b.requiredString(f, item, path, "cron"); !isStr {
+		ok = false
+	} else if _, err := schedule.ParseCron(spec, ""); err != nil {
+		b.problems.add(specNode, joinPath(path, "cron"), "invalid cron %q: %v", spec, err)
+		ok = false
+	} else {
+		t.Cron = spec
+	}
+	if typ, typNode, isStr := b.optionalString(f, path, "event_type"); isStr {
+		if err := bus.ValidateEventType(typ); err != nil {
+			b.problems.add(typNode, joinPath(path, "event_type"), "%v", err)
+			ok = false
+		}
+		t.EventType = typ
+	} else if _, present := f.get("event_type"); present {
+		ok = false
+	}
+	if missed, missedNode, isStr := b.optionalString(f, path, "missed"); isStr {
+		switch missed {
+		case MissedSkip, MissedFireOnce, MissedFireAll:
+			t.Missed = missed
+		default:
+			b.problems.add(missedNode, joinPath(path, "missed"), "unknown missed-tick policy %q (allowed: %s, %s, %s)", missed, MissedSkip, MissedFireOnce, MissedFireAll)
+			ok = false
+		}
+	} else if _, present := f.get("missed"); present {
+		ok = false
+	}
+	return t, ok
 }
 
 // checkGraph reports references to unknown nodes, nodes no trigger can

@@ -21,6 +21,8 @@ import (
 // publishes them to the bus, a dry run records them. Every command's id
 // (and a published event's id) is {event id}:{flow}:{node}, so when the
 // id becomes the message's Nats-Msg-Id a retried run sends nothing twice.
+// An error returned by Effects is transient: the node's retry applies, and
+// a run failing with it sets Result.Transient.
 type Effects interface {
 	Email(ctx context.Context, cmd *eventsv1.EmailCommand) error
 	SMS(ctx context.Context, cmd *eventsv1.SmsCommand) error
@@ -307,7 +309,7 @@ func (x emailExec) exec(r *run) (step, error) {
 		cmd.SendAt = t.Unix()
 	}
 	if err := fx.Email(r.ctx, cmd); err != nil {
-		return step{}, err
+		return step{}, transient(err) // the executor could not publish it
 	}
 	return step{out: map[string]any{"id": cmd.Id, "to": len(cmd.To) + len(cmd.Cc) + len(cmd.Bcc)}}, nil
 }
@@ -346,7 +348,7 @@ func (x smsExec) exec(r *run) (step, error) {
 		return step{}, err
 	}
 	if err := fx.SMS(r.ctx, cmd); err != nil {
-		return step{}, err
+		return step{}, transient(err) // the executor could not publish it
 	}
 	return step{out: map[string]any{"id": cmd.Id}}, nil
 }
@@ -449,7 +451,7 @@ func (x webhookExec) exec(r *run) (step, error) {
 		cmd.TimeoutMillis = d.Milliseconds()
 	}
 	if err := fx.Webhook(r.ctx, cmd); err != nil {
-		return step{}, err
+		return step{}, transient(err) // the executor could not publish it
 	}
 	return step{out: map[string]any{"id": cmd.Id}}, nil
 }
@@ -511,7 +513,7 @@ func (x publishExec) exec(r *run) (step, error) {
 		Traceparent: r.ev.Traceparent,
 	}
 	if err := fx.Publish(r.ctx, ev); err != nil {
-		return step{}, err
+		return step{}, transient(err) // the executor could not publish it
 	}
 	return step{out: map[string]any{"id": ev.Id, "event_type": typ}}, nil
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +16,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 func mustCompile(t testing.TB, src string, lim Limits) *Program {
@@ -119,11 +124,48 @@ func TestOrderFlow(t *testing.T) {
 	}
 }
 
+// TestBriefFlow runs the flow of the brief as the examples ship it: a
+// dry run records an email for order.created, an sms for order.shipped,
+// and the timer trigger fetches the report (from a local fake of
+// api.example.com) and mails it.
 func TestBriefFlow(t *testing.T) {
-	p := mustCompile(t, readFlow(t, "brief.yaml"), Limits{})
-	tests := []struct{ eventType, want string }{
-		{"order.created", `{"message": "Order 42 confirmed", "status": "confirmed"}`},
-		{"order.shipped", `{"message": "Order 42 shipped", "tracking": "ZX-1"}`},
+	src, err := os.ReadFile("../../examples/flows/handle_event.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustCompile(t, string(src), Limits{})
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "api.example.com" || r.URL.Path != "/reports/daily" || r.Method != http.MethodGet {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"orders": 12, "revenue": 340.5}`)
+	}))
+	defer api.Close()
+	// The fake answers for api.example.com.
+	client := api.Client()
+	client.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, api.Listener.Addr().String())
+	}
+	client.Transport.(*http.Transport).TLSClientConfig.ServerName = "example.com"
+
+	tests := []struct {
+		eventType, want, effect string
+		check                   func(t *testing.T, m proto.Message)
+	}{
+		{"order.created", `{"action": "confirmation", "order_id": 42, "message": "Order 42 confirmed"}`, EffectEmail, func(t *testing.T, m proto.Message) {
+			c := m.(*eventsv1.EmailCommand)
+			if c.Id != "ev-1:handle_event:send_confirmation" || c.To[0].Email != "ada@example.com" || c.Subject != "Order 42 confirmed" {
+				t.Errorf("email %v", c)
+			}
+		}},
+		{"order.shipped", `{"action": "tracking", "order_id": 42, "message": "Order 42 shipped"}`, EffectSMS, func(t *testing.T, m proto.Message) {
+			c := m.(*eventsv1.SmsCommand)
+			if c.To != "+15005550009" || c.Body != "Order 42 shipped: ZX-1" {
+				t.Errorf("sms %v", c)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.eventType, func(t *testing.T) {
@@ -131,15 +173,43 @@ func TestBriefFlow(t *testing.T) {
 			if len(trs) != 1 || trs[0].Target != "on_order" {
 				t.Fatalf("MatchEvent(%q) = %+v", tt.eventType, trs)
 			}
-			res := p.Run(context.Background(), Input{Event: event(tt.eventType, `{"id": 42, "tracking": "ZX-1"}`)}, trs[0].Target)
+			rec := &Recorder{}
+			res := p.Run(context.Background(), Input{Event: event(tt.eventType, `{"id": 42, "tracking": "ZX-1", "customer": {"email": "ada@example.com", "phone": "+15005550009"}}`), Effects: rec}, trs[0].Target)
 			if res.Status != StatusOK {
 				t.Fatalf("status %v: %s", res.Status, res.Error)
 			}
 			jsonEqual(t, res.Output, tt.want)
+			if fx := rec.Effects(); len(fx) != 1 || fx[0].Kind != tt.effect {
+				t.Fatalf("effects %v, want one %s", fx, tt.effect)
+			}
+			tt.check(t, rec.Effects()[0].Message)
 		})
 	}
 	if trs := p.MatchEvent("order.cancelled"); len(trs) != 0 {
 		t.Errorf("order.cancelled matched %+v", trs)
+	}
+
+	timers := p.Timers()
+	if len(timers) != 1 || timers[0].Cron != "0 9 * * *" || timers[0].Target != "daily_report" {
+		t.Fatalf("timers %+v", timers)
+	}
+	rec := &Recorder{}
+	tick := event(DefaultTimerEventType, `{}`)
+	res := p.Run(context.Background(), Input{Event: tick, Effects: rec, HTTP: client}, timers[0].Target)
+	if res.Status != StatusOK {
+		t.Fatalf("timer run: %s", res.Error)
+	}
+	fx := rec.Effects()
+	if len(fx) != 1 || fx[0].Kind != EffectEmail {
+		t.Fatalf("effects of the timer run %v, want one email", fx)
+	}
+	mail := fx[0].Message.(*eventsv1.EmailCommand)
+	if mail.To[0].Email != "ops@example.com" || mail.Subject != "Daily report" {
+		t.Errorf("report email %v", mail)
+	}
+	jsonEqual(t, json.RawMessage(mail.Text), `{"orders": 12, "revenue": 340.5}`)
+	if got := traceIDs(res.Trace); got != "daily_report:ok,send_email:ok" {
+		t.Errorf("trace %s", got)
 	}
 }
 

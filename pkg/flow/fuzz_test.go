@@ -10,7 +10,7 @@ import (
 )
 
 func FuzzCompile(f *testing.F) {
-	for _, name := range []string{"testdata/order.yaml", "testdata/brief.yaml"} {
+	for _, name := range []string{"testdata/order.yaml", "../../examples/flows/handle_event.yaml"} {
 		good, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
@@ -21,6 +21,8 @@ func FuzzCompile(f *testing.F) {
 	f.Add(scriptFlow(`reduce(1..64, #acc + #acc, 'ab')`))
 	f.Add(chainFlow(3, `nodes.n0 ?? 1`))
 	f.Add("name: f\nversion: \"1\"\nnodes:\n  - id: r\n    type: respond\n    config:\n      body: {a: \"{{ event.payload }}\", b: [\"x {{ 1 + 1 }} y\", 2]}\ntriggers:\n  - {type: event, event_type: \"a.*.>\", target: r}\n")
+	f.Add(strings.Replace(httpFlow("      method: POST\n      url: \"https://{{ event.payload.id }}.example.com/x?q=1\"\n      headers: {X-A: \"{{ event.payload.total }}\"}\n      body: {a: [1, \"{{ event.payload.items }}\"]}\n      allowed_hosts: [\"*.example.com\", 10.0.0.1]\n      fail_on_status: false\n",
+		"    timeout: 20ms\n    retry: {max_attempts: 2, backoff: 1ms, max_backoff: 5ms}\n    on_error: handle\n"), "triggers:", handleError+"triggers:", 1))
 	for _, b := range badFlows {
 		f.Add(b.src)
 	}

@@ -6,7 +6,8 @@ import "time"
 type Limits struct {
 	// MaxSteps is the number of nodes one run may execute.
 	MaxSteps int
-	// MaxDuration is the run deadline, applied on top of the caller's context.
+	// MaxDuration is the run deadline, applied on top of the caller's
+	// context. A node's timeout and its retry delays cannot exceed it.
 	MaxDuration time.Duration
 	// MaxExprNodes bounds the size of each expression's syntax tree (expr.MaxNodes).
 	MaxExprNodes uint
@@ -14,7 +15,8 @@ type Limits struct {
 	// for: values produced by loop iterations and by string-building
 	// functions (see the package documentation).
 	MaxExprBytes int
-	// MaxOutputBytes bounds the JSON encoding of each node's output.
+	// MaxOutputBytes bounds the JSON encoding of each node's output (and
+	// the response body an http node reads).
 	MaxOutputBytes int
 }
 

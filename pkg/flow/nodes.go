@@ -49,22 +49,14 @@ func nodeKindFor(typ string) (nodeKind, bool) {
 		return nodeKind{configKeys: webhookKeys, configRequired: true, compile: compileWebhook}, true
 	case "publish":
 		return nodeKind{configKeys: publishKeys, configRequired: true, compile: compilePublish}, true
+	case "http":
+		return nodeKind{configKeys: httpKeys, configRequired: true, compile: compileHTTP}, true
 	}
 	return nodeKind{}, false
 }
 
 func knownNodeTypes() []string {
-	return []string{"branch", "respond", "script", "email", "sms", "webhook", "publish"}
-}
-
-// isPlannedNodeType reports node types of the flow language that this
-// package does not run yet.
-func isPlannedNodeType(typ string) bool {
-	switch typ {
-	case "http":
-		return true
-	}
-	return false
+	return []string{"branch", "respond", "script", "email", "sms", "webhook", "publish", "http"}
 }
 
 // executor runs one compiled node.

@@ -132,7 +132,7 @@ triggers:
 triggers:
   - {type: event, event_type: x, target: a}
 `,
-		at: "6:5", want: `unknown key "nxt" (allowed: id, type, config, next)`,
+		at: "6:5", want: `unknown key "nxt" (allowed: id, type, config, next, timeout, retry, on_error)`,
 	},
 	{
 		name: "unknown config key",
@@ -161,17 +161,304 @@ triggers:
 triggers:
   - {type: event, event_type: x, target: a}
 `,
-		at: "5:11", want: `unknown node type "respnd" (known: branch, respond, script, email, sms, webhook, publish)`,
+		at: "5:11", want: `unknown node type "respnd" (known: branch, respond, script, email, sms, webhook, publish, http)`,
 	},
 	{
-		name: "node type not supported yet",
+		name: "http bad method",
 		src: header + `  - id: a
     type: http
-    config: {method: GET, url: "https://example.com"}
+    config:
+      method: BREW
+      url: https://api.example.com/x
 triggers:
   - {type: event, event_type: x, target: a}
 `,
-		at: "5:11", want: `node type "http" is not supported yet`,
+		at: "7:15", want: `nodes[0].config.method: method "BREW" is not one of GET, HEAD, POST, PUT, PATCH, DELETE`,
+	},
+	{
+		name: "http templated method",
+		src: header + `  - id: a
+    type: http
+    config:
+      method: "{{ event.payload.m }}"
+      url: https://api.example.com/x
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "7:15", want: `(the method cannot be a template)`,
+	},
+	{
+		name: "http missing url",
+		src: header + `  - id: a
+    type: http
+    config:
+      method: GET
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "7:7", want: `nodes[0].config.url: missing required key "url" for an http node`,
+	},
+	{
+		name: "http relative url",
+		src: header + `  - id: a
+    type: http
+    config:
+      url: /orders
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "7:12", want: `url "/orders" is not an absolute http(s) URL`,
+	},
+	{
+		name: "http url with credentials",
+		src: header + `  - id: a
+    type: http
+    config:
+      url: "https://u:p@api.example.com/"
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "7:12", want: `url must not carry credentials`,
+	},
+	{
+		name: "http bad allowed host",
+		src: header + `  - id: a
+    type: http
+    config:
+      url: "https://{{ event.payload.host }}/x"
+      allowed_hosts: [api.example.com, "https://x.example.com"]
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "8:40", want: `nodes[0].config.allowed_hosts[1]: allowed host "https://x.example.com" is a URL, not a host`,
+	},
+	{
+		name: "http bare wildcard",
+		src: header + `  - id: a
+    type: http
+    config:
+      url: "https://{{ event.payload.host }}/x"
+      allowed_hosts: ["*"]
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "8:23", want: `allowed host "*" would allow every host`,
+	},
+	{
+		name: "http literal url not allowed",
+		src: header + `  - id: a
+    type: http
+    config:
+      url: https://evil.example.org/x?token=s3cret
+      allowed_hosts: ["*.example.com"]
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "7:12", want: `host "evil.example.org" is not in allowed_hosts`,
+	},
+	{
+		name: "http bad header name",
+		src: header + `  - id: a
+    type: http
+    config:
+      url: https://api.example.com/x
+      headers: {"X Bad": v}
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "8:17", want: `"X Bad" is not a valid header name`,
+	},
+	{
+		name: "http fail_on_status not bool",
+		src: header + `  - id: a
+    type: http
+    config:
+      url: https://api.example.com/x
+      fail_on_status: "no"
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "8:23", want: `fail_on_status must be true or false, not a string`,
+	},
+	{
+		name: "http unknown config key",
+		src: header + `  - id: a
+    type: http
+    config:
+      url: https://api.example.com/x
+      timeout: 2s
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "8:7", want: `nodes[0].config.timeout: unknown key "timeout" (allowed: method, url, headers, body, allowed_hosts, fail_on_status)`,
+	},
+	{
+		name: "timeout not a duration",
+		src: header + `  - id: a
+    type: respond
+    timeout: abc
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:14", want: `nodes[0].timeout: timeout "abc" is not a duration such as "2s" or "500ms"`,
+	},
+	{
+		name: "timeout beyond run deadline",
+		src: header + `  - id: a
+    type: respond
+    timeout: 10s
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:14", want: `timeout "10s" is longer than the run deadline of 5s`,
+	},
+	{
+		name: "timeout not positive",
+		src: header + `  - id: a
+    type: respond
+    timeout: 0s
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:14", want: `timeout "0s" must be positive`,
+	},
+	{
+		name: "timeout without unit",
+		src: header + `  - id: a
+    type: respond
+    timeout: 2
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:14", want: `timeout must be a duration such as "2s" or "500ms", not an integer`,
+	},
+	{
+		name: "retry max_attempts 1",
+		src: header + `  - id: a
+    type: respond
+    retry: {max_attempts: 1}
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:27", want: `nodes[0].retry.max_attempts: max_attempts 1 must be from 2 to 10`,
+	},
+	{
+		name: "retry max_attempts 11",
+		src: header + `  - id: a
+    type: respond
+    retry: {max_attempts: 11}
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:27", want: `max_attempts 11 must be from 2 to 10`,
+	},
+	{
+		name: "retry max_attempts not a number",
+		src: header + `  - id: a
+    type: respond
+    retry: {max_attempts: three}
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:27", want: `max_attempts must be an integer from 2 to 10, not a string`,
+	},
+	{
+		name: "retry without max_attempts",
+		src: header + `  - id: a
+    type: respond
+    retry: {backoff: 1s}
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:12", want: `nodes[0].retry.max_attempts: missing required key "max_attempts"`,
+	},
+	{
+		name: "unknown retry key",
+		src: header + `  - id: a
+    type: respond
+    retry:
+      max_attempts: 3
+      jitter: 1s
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "8:7", want: `nodes[0].retry.jitter: unknown key "jitter" (allowed: max_attempts, backoff, max_backoff)`,
+	},
+	{
+		name: "retry bad backoff",
+		src: header + `  - id: a
+    type: respond
+    retry: {max_attempts: 3, backoff: soon}
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:39", want: `nodes[0].retry.backoff: backoff "soon" is not a duration`,
+	},
+	{
+		name: "retry backoff above max_backoff",
+		src: header + `  - id: a
+    type: respond
+    retry: {max_attempts: 3, backoff: 2s, max_backoff: 1s}
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:39", want: `backoff 2s is longer than max_backoff 1s`,
+	},
+	{
+		name: "retry not a mapping",
+		src: header + `  - id: a
+    type: respond
+    retry: 3
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:12", want: `nodes[0].retry: must be a mapping, not an integer`,
+	},
+	{
+		name: "on_error to unknown node",
+		src: header + `  - id: a
+    type: respond
+    on_error: fallback
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:15", want: `nodes[0].on_error: unknown node "fallback"`,
+	},
+	{
+		name: "on_error not a string",
+		src: header + `  - id: a
+    type: respond
+    on_error: [b]
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "6:15", want: `nodes[0].on_error: must be a string, not a list`,
+	},
+	{
+		name: "on_error cycle",
+		src: header + `  - id: a
+    type: script
+    config: {script: "1"}
+    next: b
+  - id: b
+    type: script
+    config: {script: "2"}
+    on_error: a
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "11:15", want: `nodes[1].on_error: cycle: a -> b -> a`,
+	},
+	{
+		name: "on_error to itself",
+		src: header + `  - id: a
+    type: script
+    config: {script: "1"}
+    on_error: a
+triggers:
+  - {type: event, event_type: x, target: a}
+`,
+		at: "7:15", want: `cycle: a -> a`,
 	},
 	{
 		name: "bad expression",
@@ -308,16 +595,6 @@ triggers:
 		at:   "5:11", want: "a flow needs at least one trigger",
 	},
 	{
-		name: "timer trigger",
-		src: header + `  - {id: a, type: respond}
-triggers:
-  - type: timer
-    cron: "0 9 * * *"
-    target: a
-`,
-		at: "6:11", want: "timer triggers are not supported yet",
-	},
-	{
 		name: "unknown trigger type",
 		src: header + `  - {id: a, type: respond}
 triggers:
@@ -436,9 +713,9 @@ triggers:
 		`3:1: extra: unknown key "extra"`,
 		`7:22: nodes[0].config.script: invalid script: unexpected token EOF (at expression 1:3)`,
 		`8:11: nodes[0].next: unknown node "missing"`,
+		`9:5: nodes[1].config: missing required key "config"`,
 		`9:9: nodes[1].id: duplicate node id "a"`,
-		`10:11: nodes[1].type: node type "http" is not supported yet`,
-		`12:12: triggers[0].type: timer triggers are not supported yet`,
+		`12:5: triggers[0].cron: missing required key "cron"`,
 	}
 	if len(ps) != len(want) {
 		t.Errorf("got %d problems, want %d:\n%s", len(ps), len(want), strings.ReplaceAll(err.Error(), "; ", "\n"))

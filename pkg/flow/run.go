@@ -40,6 +40,9 @@ type Input struct {
 	// Effects carries out email, sms, webhook and publish nodes; without
 	// it those nodes fail with ErrNoEffects.
 	Effects Effects
+	// HTTP sends the requests of http nodes; without it they fail with
+	// ErrNoHTTP. Requests carry the run's context (and the node's timeout).
+	HTTP HTTPClient
 }
 
 // Status is the outcome of a run.
@@ -68,7 +71,14 @@ type Result struct {
 	// error).
 	Output json.RawMessage
 	Error  string
-	Trace  []NodeTrace
+	// Transient is set when the run failed for a reason that may go away:
+	// the failing node's last error was transient (a node timeout, an HTTP
+	// transport error or a 408, 429 or 5xx status, an error of Effects), or
+	// the run was stopped by its deadline or the caller's context. Running
+	// the event again later may succeed. Step limits and errors of the
+	// flow's own logic are not transient.
+	Transient bool
+	Trace     []NodeTrace
 }
 
 // NodeTrace records one node of a run.
@@ -77,6 +87,9 @@ type NodeTrace struct {
 	Duration time.Duration
 	Outcome  string // "ok", "error", "skipped"
 	Error    string
+	// Attempts is how many times the node ran: 1, more when it was
+	// retried, 0 when it was skipped.
+	Attempts int
 }
 
 // Outcomes of NodeTrace.
@@ -119,6 +132,11 @@ func (p *Program) Run(ctx context.Context, in Input, target string) (res Result)
 		res.Error = fmt.Sprintf(format, args...)
 		return res
 	}
+	// halted fails a run stopped by its deadline or by the caller.
+	halted := func(msg string) Result {
+		res.Transient = true
+		return fail("%s", msg)
+	}
 	if _, ok := p.nodes[target]; !ok {
 		return fail("unknown target node %q", target)
 	}
@@ -142,7 +160,7 @@ func (p *Program) Run(ctx context.Context, in Input, target string) (res Result)
 		}
 		if ctx.Err() != nil {
 			res.Trace = append(res.Trace, NodeTrace{ID: n.id, Type: n.typ, Outcome: OutcomeSkipped, Error: "run stopped"})
-			return fail("%s", stopped(n.id))
+			return halted(stopped(n.id))
 		}
 		if steps++; steps > p.limits.MaxSteps {
 			res.Trace = append(res.Trace, NodeTrace{ID: n.id, Type: n.typ, Outcome: OutcomeSkipped, Error: "step limit exceeded"})
@@ -150,7 +168,7 @@ func (p *Program) Run(ctx context.Context, in Input, target string) (res Result)
 		}
 
 		start := time.Now()
-		st, err := n.exec.exec(r)
+		st, attempts, err := r.execute(n.exec)
 		var out json.RawMessage
 		if err == nil {
 			out, err = encodeJSON(st.out, p.limits.MaxOutputBytes)
@@ -158,16 +176,31 @@ func (p *Program) Run(ctx context.Context, in Input, target string) (res Result)
 				err = fmt.Errorf("output: %w", err)
 			}
 		}
-		trace := NodeTrace{ID: n.id, Type: n.typ, Duration: time.Since(start), Outcome: OutcomeOK}
+		trace := NodeTrace{ID: n.id, Type: n.typ, Duration: time.Since(start), Outcome: OutcomeOK, Attempts: attempts}
 		if err != nil {
 			trace.Outcome, trace.Error = OutcomeError, err.Error()
-			res.Trace = append(res.Trace, trace)
-			if ctx.Err() != nil {
-				return fail("%s", stopped(n.id))
-			}
-			return fail("node %q (%s): %v", n.id, n.typ, err)
 		}
 		res.Trace = append(res.Trace, trace)
+		if err != nil {
+			if ctx.Err() != nil {
+				return halted(stopped(n.id))
+			}
+			_, pol := policyOf(n.exec)
+			if pol.onError == "" {
+				res.Transient = isTransient(err)
+				tries := ""
+				if attempts > 1 {
+					tries = fmt.Sprintf(" (after %d attempts)", attempts)
+				}
+				return fail("node %q (%s): %v%s", n.id, n.typ, err, tries)
+			}
+			// on_error: the node's output is its error, and the run goes
+			// on at the on_error node.
+			st = step{out: map[string]any{"error": err.Error()}, next: pol.onError}
+			if out, err = encodeJSON(st.out, p.limits.MaxOutputBytes); err != nil {
+				return fail("node %q (%s): output: %v", n.id, n.typ, err)
+			}
+		}
 		res.Output = out
 
 		// Later expressions see the output as JSON would give it back.

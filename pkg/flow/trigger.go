@@ -6,17 +6,51 @@ import (
 	"unicode"
 )
 
-// Trigger is one event trigger of a flow.
+// Trigger types.
+const (
+	TriggerEvent = "event"
+	TriggerTimer = "timer"
+)
+
+// Missed-tick policies of timer triggers: what the timer does about ticks
+// that fell while no timer replica could fire them.
+const (
+	MissedSkip     = "skip"      // fire none of them
+	MissedFireOnce = "fire_once" // fire the latest one (the default)
+	MissedFireAll  = "fire_all"  // fire each of them (bounded by the timer)
+)
+
+// DefaultTimerEventType is the event type of a timer tick.
+const DefaultTimerEventType = "timer.tick"
+
+// A timer tick addressed to a flow is an event from TimerSource whose
+// metadata names the flow (MetaTimerFlow) and the trigger's index in the
+// flow's triggers list (MetaTimerTrigger). The flow-executor runs only that
+// trigger of that flow for it (MatchTimer); event triggers do not see it.
+const (
+	TimerSource      = "greentic/timer"
+	MetaTimerFlow    = "timer_flow"
+	MetaTimerTrigger = "timer_trigger"
+)
+
+// Trigger is one trigger of a flow.
 type Trigger struct {
-	Index     int    // position in the document's triggers list
-	Type      string // "event"
-	EventType string // the pattern as written
-	Target    string // node id the run starts at
+	Index  int    // position in the document's triggers list
+	Type   string // TriggerEvent or TriggerTimer
+	Target string // node id the run starts at
+	// EventType is, for an event trigger, the pattern as written; for a
+	// timer trigger, the type of its ticks (DefaultTimerEventType unless set).
+	EventType string
+	// Timer triggers only.
+	Cron     string // the spec as written (see package schedule)
+	Timezone string // IANA zone; "" is UTC
+	Missed   string // MissedSkip, MissedFireOnce or MissedFireAll
 }
 
 type compiledTrigger struct {
 	Trigger
-	pattern []string // EventType split on '.'
+	pattern   []string // EventType split on '.'
+	onResults bool     // an event trigger whose pattern ends in "result"
 }
 
 // validatePattern checks an event_type pattern: non-empty dot-separated
@@ -61,6 +95,11 @@ func matchPattern(pattern, tokens []string) bool {
 // MatchEvent returns the event triggers whose event_type pattern matches
 // eventType, in document order. An event type with an empty token (or an
 // empty one) matches nothing.
+//
+// The type of a flow result ends in the token "result"
+// ("order.created.result"); it matches only patterns whose last token is
+// "result" too ("order.created.result", "order.*.result"), so a flow
+// listening to "order.>" is not also run on every result of order events.
 func (p *Program) MatchEvent(eventType string) []Trigger {
 	tokens := strings.Split(eventType, ".")
 	for _, t := range tokens {
@@ -68,11 +107,47 @@ func (p *Program) MatchEvent(eventType string) []Trigger {
 			return nil
 		}
 	}
+	isResult := len(tokens) > 1 && tokens[len(tokens)-1] == resultToken
 	var out []Trigger
 	for _, t := range p.triggers {
-		if matchPattern(t.pattern, tokens) {
+		if t.Type == TriggerEvent && isResult == t.onResults && matchPattern(t.pattern, tokens) {
 			out = append(out, t.Trigger)
 		}
 	}
 	return out
+}
+
+// resultToken ends the type of a flow result.
+const resultToken = "result"
+
+// OnResults reports whether the flow has a trigger for flow results.
+func (p *Program) OnResults() bool {
+	for _, t := range p.triggers {
+		if t.onResults {
+			return true
+		}
+	}
+	return false
+}
+
+// Timers returns the flow's timer triggers in document order.
+func (p *Program) Timers() []Trigger {
+	var out []Trigger
+	for _, t := range p.triggers {
+		if t.Type == TriggerTimer {
+			out = append(out, t.Trigger)
+		}
+	}
+	return out
+}
+
+// MatchTimer returns the timer trigger at index (its position in the
+// triggers list, as in MetaTimerTrigger).
+func (p *Program) MatchTimer(index int) (Trigger, bool) {
+	for _, t := range p.triggers {
+		if t.Type == TriggerTimer && t.Index == index {
+			return t.Trigger, true
+		}
+	}
+	return Trigger{}, false
 }

@@ -46,7 +46,7 @@ triggers:
 `
 
 func testConfig() Config {
-	return Config{Concurrency: 4, AckWait: time.Second, MaxAttempts: 5, RunTimeout: 500 * time.Millisecond}
+	return Config{Concurrency: 4, TenantConcurrency: 2, MaxParked: 1000, MaxResultHops: 4, HTTPTimeout: 5 * time.Second, AckWait: time.Second, MaxAttempts: 5, RunTimeout: 500 * time.Millisecond}
 }
 
 func putFlow(t *testing.T, rt *service.Runtime, tenantID, name, doc string) {

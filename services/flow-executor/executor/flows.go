@@ -2,6 +2,7 @@ package executor
 
 import (
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -14,11 +15,13 @@ import (
 type flowSet struct {
 	mu    sync.RWMutex
 	flows map[string]map[string]*flow.Program // tenant -> flow name -> program
-	log   *slog.Logger
+	// results lists the tenants with a flow triggering on results.
+	results map[string]bool
+	log     *slog.Logger
 }
 
 func newFlowSet(log *slog.Logger) *flowSet {
-	return &flowSet{flows: map[string]map[string]*flow.Program{}, log: log}
+	return &flowSet{flows: map[string]map[string]*flow.Program{}, results: map[string]bool{}, log: log}
 }
 
 // apply compiles a changed flow. A stored flow that no longer compiles is
@@ -34,6 +37,7 @@ func (s *flowSet) apply(e tenantkv.FlowEntry) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.indexResults(e.Tenant)
 	if prog == nil {
 		delete(s.flows[e.Tenant], e.Name)
 		return
@@ -45,6 +49,17 @@ func (s *flowSet) apply(e tenantkv.FlowEntry) {
 	s.log.Info("flow loaded", "tenant", e.Tenant, "flow", e.Name, "revision", e.Revision)
 }
 
+// indexResults updates s.results for one tenant; s.mu is held.
+func (s *flowSet) indexResults(tenantID string) {
+	delete(s.results, tenantID)
+	for _, p := range s.flows[tenantID] {
+		if p.OnResults() {
+			s.results[tenantID] = true
+			return
+		}
+	}
+}
+
 // match is one flow trigger that fires for an event.
 type match struct {
 	name    string
@@ -52,18 +67,55 @@ type match struct {
 	trigger flow.Trigger
 }
 
-// match returns, for each of the tenant's flows with a trigger firing for
-// eventType, its first such trigger: a flow runs at most once per event.
-// The order is stable (by flow name).
-func (s *flowSet) match(tenantID, eventType string) []match {
+// filter narrows the flows an event runs.
+type filter struct {
+	exclude string   // a result never runs the flow that produced it
+	only    []string // a replayed dead letter runs only the flows that failed
+}
+
+func (f filter) allows(name string) bool {
+	if name == f.exclude {
+		return false
+	}
+	return f.only == nil || slices.Contains(f.only, name)
+}
+
+// match returns, for each of the tenant's flows with an event trigger
+// firing for eventType, its first such trigger: a flow runs at most once
+// per event. The order is stable (by flow name).
+func (s *flowSet) match(tenantID, eventType string, f filter) []match {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []match
 	for name, p := range s.flows[tenantID] {
+		if !f.allows(name) {
+			continue
+		}
 		if ts := p.MatchEvent(eventType); len(ts) > 0 {
 			out = append(out, match{name: name, program: p, trigger: ts[0]})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// timer returns the timer trigger a tick is addressed to, if the flow and
+// the trigger still exist.
+func (s *flowSet) timer(tenantID, name string, index int) (match, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.flows[tenantID][name]
+	if !ok {
+		return match{}, false
+	}
+	t, ok := p.MatchTimer(index)
+	return match{name: name, program: p, trigger: t}, ok
+}
+
+// onResults reports whether any flow of the tenant triggers on results,
+// so results of tenants without such flows are skipped undecoded.
+func (s *flowSet) onResults(tenantID string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.results[tenantID]
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,11 @@ const Stage = "flow"
 func Serve(ctx context.Context, rt *service.Runtime, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if span := cfg.retrySpan(); span >= rt.Topology.DuplicateWindow {
+		// A retried event reruns every matching flow; what the earlier
+		// attempts published is dropped only inside the duplicate window.
+		return fmt.Errorf("the retries of one event may span %s, longer than the streams' duplicate window %s: lower %s or raise the duplicate window", span, rt.Topology.DuplicateWindow, service.EnvName("max-attempts"))
 	}
 	log := rt.Log.With("component", Name)
 	store, err := tenantkv.Open(ctx, rt.JS, rt.Topology)
@@ -55,8 +61,12 @@ func Serve(ctx context.Context, rt *service.Runtime, cfg Config) error {
 		FilterSubjects: []string{bus.EventFilter(rt.Topology.Env)},
 		Stage:          Stage,
 		Concurrency:    cfg.Concurrency,
+		Key:            bus.TenantKey,
+		KeyConcurrency: cfg.TenantConcurrency,
+		MaxParked:      cfg.MaxParked,
 		AckWait:        cfg.AckWait,
 		MaxAttempts:    cfg.MaxAttempts,
+		Backoff:        cfg.backoff,
 		DrainTimeout:   rt.ShutdownTimeout,
 		Logger:         log,
 		Registerer:     rt.Registry,
@@ -64,7 +74,11 @@ func Serve(ctx context.Context, rt *service.Runtime, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	x := &executor{flows: flows, pub: rt.Publisher, cfg: cfg, log: log, metrics: m}
+	policy, err := cfg.httpPolicy()
+	if err != nil {
+		return err
+	}
+	x := &executor{http: policy.Client(), flows: flows, pub: rt.Publisher, cfg: cfg, log: log, metrics: m}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return store.WatchFlows(gctx, log, flows.apply, func() { close(synced) })
@@ -89,6 +103,7 @@ type publisher interface {
 }
 
 type executor struct {
+	http    flow.HTTPClient
 	flows   *flowSet
 	pub     publisher
 	cfg     Config
@@ -96,34 +111,55 @@ type executor struct {
 	metrics *metrics
 }
 
-// handle runs every matching flow on one event and publishes their results.
-// It is safe to run again on a redelivered event: results are published with
-// a message id per (event, flow), so a rerun stores nothing twice.
+// handle runs every matching flow on one event (or flow result) and
+// publishes their results. It is safe to run again on a redelivered event:
+// results and effects are published with ids per (event, flow[, node]), so
+// a rerun within the stream's duplicate window stores nothing twice.
 func (x *executor) handle(ctx context.Context, d bus.Delivery) error {
 	subj, err := bus.ParseSubject(d.Subject)
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	if subj.Kind != bus.KindEvent {
-		return nil // flow results share the stream; they trigger nothing
+	var ev *eventsv1.Event
+	var f filter
+	switch subj.Kind {
+	case bus.KindEvent:
+		if ev, err = event.Unmarshal(d.Data); err != nil {
+			return bus.Permanent(err)
+		}
+		if ev.Tenant != subj.Tenant || ev.EventType != subj.Type {
+			return bus.Permanent(fmt.Errorf("event %s names tenant %q type %q but was published on %s", ev.Id, ev.Tenant, ev.EventType, d.Subject))
+		}
+	case bus.KindResult:
+		if !x.flows.onResults(subj.Tenant) {
+			return nil
+		}
+		if ev, f.exclude, err = x.resultEvent(subj, d); ev == nil || err != nil {
+			return err
+		}
+	default:
+		return nil
 	}
-	ev, err := event.Unmarshal(d.Data)
-	if err != nil {
-		return bus.Permanent(err)
-	}
-	if ev.Tenant != subj.Tenant || ev.EventType != subj.Type {
-		return bus.Permanent(fmt.Errorf("event %s names tenant %q type %q but was published on %s", ev.Id, ev.Tenant, ev.EventType, d.Subject))
+	if only := d.Header.Get(bus.HeaderFlows); only != "" {
+		f.only = strings.Split(only, ",")
 	}
 	if x.cfg.beforeRun != nil {
 		x.cfg.beforeRun()
 	}
-	for _, mt := range x.flows.match(ev.Tenant, ev.EventType) {
+	var failed, reasons []string
+	for _, mt := range x.matches(ev, f) {
 		fx := &busEffects{pub: x.pub, timeout: 10 * time.Second}
-		res := x.run(ctx, ev, mt, fx)
+		res, transient := x.run(ctx, ev, mt, fx)
 		if fx.busErr != nil {
 			// Not the flow's fault: run it again later. Effects already
 			// published carry the same ids and are not stored twice.
 			return bus.Retryable(fmt.Errorf("flow %s for event %s: %w", mt.name, ev.Id, fx.busErr))
+		}
+		if transient && d.Attempt < x.cfg.MaxAttempts {
+			// A dependency failed (an http node's service, a deadline):
+			// try the event again later rather than settle for an error.
+			x.metrics.retries.Inc()
+			return bus.Retryable(fmt.Errorf("flow %s for event %s: %s", mt.name, ev.Id, res.Error))
 		}
 		if x.cfg.afterRun != nil {
 			x.cfg.afterRun()
@@ -134,17 +170,51 @@ func (x *executor) handle(ctx context.Context, d bus.Delivery) error {
 		if err != nil {
 			return bus.Retryable(fmt.Errorf("publish result of flow %s for event %s: %w", mt.name, ev.Id, err))
 		}
+		if res.Status != eventsv1.FlowStatus_FLOW_STATUS_OK {
+			failed = append(failed, mt.name)
+			reasons = append(reasons, fmt.Sprintf("flow %s: %s", mt.name, res.Error))
+		}
+	}
+	if len(failed) > 0 {
+		// The error results are published; the dead letter keeps the
+		// event for a replay once the flows are fixed, naming them so the
+		// replay runs only those.
+		return bus.WithDeadLetterHeader(bus.Permanent(errors.New(strings.Join(reasons, "; "))), bus.HeaderFlows, strings.Join(failed, ","))
 	}
 	return nil
 }
 
-func (x *executor) run(ctx context.Context, ev *eventsv1.Event, mt match, fx flow.Effects) *eventsv1.FlowResult {
+// matches returns the flow triggers an event runs: a timer tick addressed
+// to a flow runs that flow's timer trigger only; any other event runs the
+// event triggers matching its type.
+func (x *executor) matches(ev *eventsv1.Event, f filter) []match {
+	if ev.Source == flow.TimerSource {
+		if name := ev.Metadata[flow.MetaTimerFlow]; name != "" {
+			index, err := strconv.Atoi(ev.Metadata[flow.MetaTimerTrigger])
+			if err != nil || !f.allows(name) {
+				return nil
+			}
+			mt, ok := x.flows.timer(ev.Tenant, name, index)
+			if !ok {
+				// The flow or its trigger was removed after the tick fired.
+				x.log.Info("timer tick for a trigger that no longer exists", "tenant", ev.Tenant, "flow", name, "trigger", index, "event_id", ev.Id)
+				return nil
+			}
+			return []match{mt}
+		}
+	}
+	return x.flows.match(ev.Tenant, ev.EventType, f)
+}
+
+// run runs one flow and builds its result; transient reports a failure
+// that may pass on a later attempt.
+func (x *executor) run(ctx context.Context, ev *eventsv1.Event, mt match, fx flow.Effects) (res *eventsv1.FlowResult, transient bool) {
 	started := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, x.cfg.RunTimeout)
 	defer cancel()
-	out := mt.program.Run(rctx, flow.Input{Event: ev, Tenant: ev.Tenant, Env: ev.Env, Effects: fx}, mt.trigger.Target)
+	out := mt.program.Run(rctx, flow.Input{Event: ev, Tenant: ev.Tenant, Env: ev.Env, Effects: fx, HTTP: x.http}, mt.trigger.Target)
 	finished := time.Now()
-	res := &eventsv1.FlowResult{
+	res = &eventsv1.FlowResult{
 		EventId:     ev.Id,
 		EventType:   ev.EventType,
 		Tenant:      ev.Tenant,
@@ -160,16 +230,16 @@ func (x *executor) run(ctx context.Context, ev *eventsv1.Event, mt match, fx flo
 	}
 	if out.Status != flow.StatusOK {
 		res.Status = eventsv1.FlowStatus_FLOW_STATUS_ERROR
-		x.log.Warn("flow run failed", "tenant", ev.Tenant, "flow", mt.name, "event_id", ev.Id, "err", out.Error)
+		x.log.Warn("flow run failed", "tenant", ev.Tenant, "flow", mt.name, "event_id", ev.Id, "transient", out.Transient, "err", out.Error)
 	}
 	for _, nt := range out.Trace {
 		res.Trace = append(res.Trace, &eventsv1.NodeTrace{
-			Id: nt.ID, Type: nt.Type, DurationMicros: nt.Duration.Microseconds(), Outcome: nt.Outcome, Error: nt.Error,
+			Id: nt.ID, Type: nt.Type, DurationMicros: nt.Duration.Microseconds(), Outcome: nt.Outcome, Error: nt.Error, Attempts: int32(nt.Attempts),
 		})
 	}
 	x.metrics.runs.WithLabelValues(statusLabel(res.Status)).Inc()
 	x.metrics.duration.Observe(finished.Sub(started).Seconds())
-	return res
+	return res, out.Status != flow.StatusOK && out.Transient
 }
 
 func statusLabel(s eventsv1.FlowStatus) string {
@@ -182,6 +252,8 @@ func statusLabel(s eventsv1.FlowStatus) string {
 type metrics struct {
 	runs     *prometheus.CounterVec
 	duration prometheus.Histogram
+	retries  prometheus.Counter
+	skipped  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -195,12 +267,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Duration of one flow run.",
 			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 10},
 		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "greentic_flow_retries_total",
+			Help: "Events handed back for a later attempt because a flow failed transiently.",
+		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "greentic_flow_results_skipped_total",
+			Help: "Flow results not run as events, by reason (max_hops).",
+		}, []string{"reason"}),
 	}
 	var err error
 	if m.runs, err = bus.Register(reg, m.runs); err != nil {
 		return nil, err
 	}
 	if m.duration, err = bus.Register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.retries, err = bus.Register(reg, m.retries); err != nil {
+		return nil, err
+	}
+	if m.skipped, err = bus.Register(reg, m.skipped); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -347,8 +347,10 @@ type NodeTrace struct {
 	DurationMicros int64                  `protobuf:"varint,3,opt,name=duration_micros,json=durationMicros,proto3" json:"duration_micros,omitempty"`
 	Outcome        string                 `protobuf:"bytes,4,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	Error          string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// attempts is how often the node ran (more than 1 when it was retried).
+	Attempts      int32 `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeTrace) Reset() {
@@ -416,6 +418,13 @@ func (x *NodeTrace) GetError() string {
 	return ""
 }
 
+func (x *NodeTrace) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
 var File_greentic_events_v1_event_proto protoreflect.FileDescriptor
 
 const file_greentic_events_v1_event_proto_rawDesc = "" +
@@ -455,13 +464,14 @@ const file_greentic_events_v1_event_proto_rawDesc = "" +
 	"started_at\x18\v \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vfinished_at\x18\f \x01(\x03R\n" +
 	"finishedAt\x12 \n" +
-	"\vtraceparent\x18\r \x01(\tR\vtraceparent\"\x88\x01\n" +
+	"\vtraceparent\x18\r \x01(\tR\vtraceparent\"\xa4\x01\n" +
 	"\tNodeTrace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12'\n" +
 	"\x0fduration_micros\x18\x03 \x01(\x03R\x0edurationMicros\x12\x18\n" +
 	"\aoutcome\x18\x04 \x01(\tR\aoutcome\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error*T\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts*T\n" +
 	"\n" +
 	"FlowStatus\x12\x1b\n" +
 	"\x17FLOW_STATUS_UNSPECIFIED\x10\x00\x12\x12\n" +
