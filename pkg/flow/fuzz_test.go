@@ -2,7 +2,9 @@ package flow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -54,6 +56,61 @@ func FuzzCompile(f *testing.F) {
 					t.Fatalf("ok run without output")
 				}
 			}
+		}
+	})
+}
+
+// FuzzExpression runs arbitrary expressions as a script, a branch
+// condition and a template against an arbitrary payload: compiling and
+// running never panics, and a run never outlives its deadline by much.
+func FuzzExpression(f *testing.F) {
+	seeds := []struct{ expr, payload string }{
+		{`event.event_type == 'order.created' && event.payload.total > 10`, `{"total": 12}`},
+		{`let p = event.payload; map(p.items ?? [], # * 2)`, `{"items": [1, 2, 3]}`},
+		{`reduce(1..1000000, #acc + 1, 0)`, `{}`},
+		{`repeat('x', 1 << 30)`, `{}`},
+		{`reduce(1..64, #acc + #acc, 'ab')`, `{}`},
+		{`toJSON(event) + string(nodes) + tenant + env`, `[1, {"a": null}]`},
+		{`filter(1..100000, all(1..100000, # > 0))`, `{}`},
+		{`event.payload.a.b.c ?? now().Year()`, `{"a": {"b": 1}}`},
+		{`sortBy(event.payload, #.n)`, `[{"n": 2}, {"n": 1}]`},
+		{`upper(join(split(event.id, ""), "-"))`, `"s"`},
+		{`int(event.payload) / 0`, `7`},
+		{`fromJSON(event.payload.raw)`, `{"raw": "[[[[[[[[[[]]]]]]]]]]"}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.expr, s.payload)
+	}
+	lim := Limits{MaxDuration: 50 * time.Millisecond, MaxExprBytes: 1 << 20, MaxOutputBytes: 64 << 10}
+	f.Fuzz(func(t *testing.T, expr, payload string) {
+		quoted, _ := json.Marshal(expr)
+		tmpl, _ := json.Marshal("{{ " + expr + " }}")
+		src := "name: f\nversion: \"1\"\nnodes:\n" +
+			"  - {id: s, type: script, config: {script: " + string(quoted) + "}, next: b}\n" +
+			"  - id: b\n    type: branch\n    config:\n      conditions:\n        - {expression: " + string(quoted) + ", next: r}\n      default: r\n" +
+			"  - {id: r, type: respond, config: {body: {v: " + string(tmpl) + "}}}\n" +
+			"triggers:\n  - {type: event, event_type: \">\", target: s}\n"
+		// A hang is reported with its input rather than as a stalled fuzzer.
+		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("compile and run of %q on %q still going after 10s", expr, payload)) })
+		defer watchdog.Stop()
+		p, err := CompileWithLimits([]byte(src), lim)
+		if err != nil {
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) == 0 {
+				t.Fatalf("error is not a non-empty Problems: %v", err)
+			}
+			return
+		}
+		start := time.Now()
+		res := p.Run(context.Background(), Input{Event: event("order.created", payload)}, "s")
+		if took := time.Since(start); took > lim.MaxDuration+2*time.Second {
+			t.Fatalf("run took %s with a deadline of %s", took, lim.MaxDuration)
+		}
+		if strings.HasPrefix(res.Error, "internal error") {
+			t.Fatalf("%q: %s", expr, res.Error)
+		}
+		if res.Status == StatusOK && !json.Valid(res.Output) {
+			t.Fatalf("%q: invalid output %q", expr, res.Output)
 		}
 	})
 }
