@@ -210,15 +210,35 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 
+	// Handlers run on Concurrency long-lived workers rather than a fresh
+	// goroutine each: a fresh goroutine grows its stack again for every
+	// message. The scheduler starts a message only while fewer than
+	// Concurrency run, so a job never waits for a worker and the send
+	// below never blocks.
 	var wg sync.WaitGroup
+	jobs := make(chan job, c.cfg.Concurrency)
+	quitWorkers := make(chan struct{})
+	defer close(quitWorkers)
+	for range c.cfg.Concurrency {
+		go func() {
+			for {
+				select {
+				case j := <-jobs:
+					c.handle(hctx, j.msg, h)
+					j.done()
+				case <-quitWorkers:
+					return
+				}
+			}
+		}()
+	}
 	s := newScheduler(ctx, c.cfg, c.metrics.parked.WithLabelValues(c.cfg.Stage))
 	s.start = func(msg jetstream.Msg, ks *keyState) {
-		wg.Add(1) // by the fetch loop, or by a handler goroutine not yet Done
-		go func() {
-			defer wg.Done()
-			defer s.finished(ks)
-			c.handle(hctx, msg, h)
-		}()
+		wg.Add(1) // by the fetch loop, or by a handler not yet Done
+		jobs <- job{msg: msg, done: func() {
+			s.finished(ks)
+			wg.Done()
+		}}
 	}
 	stopKeepAlive := make(chan struct{})
 	keepAliveDone := make(chan struct{})
@@ -251,6 +271,12 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		<-done
 	}
 	return runErr
+}
+
+// job is one message handed to a worker; done runs after its handler.
+type job struct {
+	msg  jetstream.Msg
+	done func()
 }
 
 // fetchLoop pulls messages until ctx is cancelled. It asks for as many as
@@ -347,36 +373,21 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, h Handler) {
 	}
 
 	// Tell the server the message is still being worked on so a slow
-	// handler is not redelivered to another replica.
-	progressDone := make(chan struct{})
-	var progressWG sync.WaitGroup
-	progressWG.Add(1)
-	go func() {
-		defer progressWG.Done()
-		t := time.NewTicker(c.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-progressDone:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
+	// handler is not redelivered to another replica. A timer, not a
+	// goroutine: most handlers finish long before the first signal.
+	stopProgress := progressSignals(msg, c.cfg.AckWait/3)
 	herr := c.call(ctx, h, d)
-	close(progressDone)
-	progressWG.Wait()
+	stopProgress()
 	c.metrics.duration.WithLabelValues(c.cfg.Stage).Observe(time.Since(start).Seconds())
 
 	log := c.cfg.Logger.With("stage", c.cfg.Stage, "subject", d.Subject, "msg_id", d.MsgID, "attempt", d.Attempt)
 	switch {
 	case herr == nil:
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := msg.DoubleAck(actx); err != nil {
-			// The work is done; the message may come back and the handler
-			// must (and does) recognise it by its message id.
+		// A plain ack, not a double ack waiting for the server's reply:
+		// the slot frees at once. If the ack is lost, the message comes
+		// back after AckWait and the handler recognises it by its message
+		// id (every handler of the product is idempotent).
+		if err := msg.Ack(); err != nil {
 			log.Warn("ack failed", "err", err)
 		}
 		c.metrics.outcomes.WithLabelValues(c.cfg.Stage, "ack").Inc()
@@ -531,4 +542,29 @@ func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		return c, fmt.Errorf("register metrics: %w", err)
 	}
 	return c, nil
+}
+
+// progressSignals sends msg.InProgress every interval until the returned
+// stop is called; no signal is sent after stop returns.
+func progressSignals(msg jetstream.Msg, interval time.Duration) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock() // t is set before the first signal reads it
+	defer mu.Unlock()
+	t = time.AfterFunc(interval, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		_ = msg.InProgress()
+		t.Reset(interval)
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
 }

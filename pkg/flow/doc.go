@@ -10,6 +10,32 @@
 // the run's Effects, and the http node sends its request with the run's
 // HTTPClient (Input.HTTP).
 //
+// # Triggers
+//
+//	triggers:
+//	  - {type: event, event_type: "order.*", target: on_order}
+//	  - {type: event, event_type: "order.created.result", target: audit}
+//	  - type: timer
+//	    cron: "0 9 * * *"          # 5 fields, 6 with seconds, @daily, @every 5m
+//	    timezone: Europe/Paris     # IANA name; default UTC
+//	    event_type: report.tick    # type of the ticks; default timer.tick
+//	    missed: fire_once          # skip | fire_once (default) | fire_all
+//	    target: daily_report
+//
+// An event trigger's pattern matches event types token by token: "*" one
+// token, ">" one or more trailing tokens. The result of a flow is an event
+// too, of type {event type}.result; it matches only patterns whose last
+// token is "result" (so "order.>" does not see results), and the
+// flow-executor never runs a result through the flow that produced it.
+// MatchEvent returns the event triggers for a type.
+//
+// A timer trigger is fired by the timer service: its ticks are events from
+// TimerSource whose metadata names the flow (MetaTimerFlow) and the
+// trigger's index (MetaTimerTrigger); the executor runs that trigger's
+// target only (MatchTimer), and event triggers never see them. The cron
+// spec and time zone are validated with package schedule, the parser the
+// timer uses. Timers lists them.
+//
 // # The http node
 //
 //	nodes:

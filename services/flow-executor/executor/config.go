@@ -61,7 +61,7 @@ func (c *Config) RegisterFlags(f *service.Flags) {
 	f.Duration(&c.AckWait, "ack-wait", 30*time.Second, "time before an unacknowledged event is redelivered")
 	f.Int(&c.MaxAttempts, "max-attempts", 5, "deliveries of a failing event before it is dead-lettered")
 	f.Duration(&c.RunTimeout, "run-timeout", 10*time.Second, "upper bound of one flow run")
-	f.Int(&c.TenantConcurrency, "tenant-concurrency", 4, "events of one tenant processed at once by one replica")
+	f.Int(&c.TenantConcurrency, "tenant-concurrency", 8, "events of one tenant processed at once by one replica")
 	f.Int(&c.MaxParked, "max-parked", 10000, "events one replica holds while their tenant is at its concurrency cap")
 	f.Int(&c.MaxResultHops, "max-result-hops", 4, "longest chain of flows triggered by flow results")
 	f.Bool(&c.HTTPAllowPrivate, "http-allow-private", false, "let http nodes reach private and loopback addresses")

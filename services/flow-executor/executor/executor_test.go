@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -247,6 +248,12 @@ func TestConfigValidate(t *testing.T) {
 		{"ack wait", func(c *Config) { c.AckWait = time.Millisecond }, "GREENTIC_ACK_WAIT"},
 		{"attempts", func(c *Config) { c.MaxAttempts = 0 }, "GREENTIC_MAX_ATTEMPTS"},
 		{"run timeout above ack wait", func(c *Config) { c.RunTimeout = 2 * time.Second }, "GREENTIC_RUN_TIMEOUT"},
+		{"tenant concurrency above concurrency", func(c *Config) { c.TenantConcurrency = 5 }, "GREENTIC_TENANT_CONCURRENCY"},
+		{"tenant concurrency zero", func(c *Config) { c.TenantConcurrency = 0 }, "GREENTIC_TENANT_CONCURRENCY"},
+		{"max parked", func(c *Config) { c.MaxParked = 0 }, "GREENTIC_MAX_PARKED"},
+		{"result hops", func(c *Config) { c.MaxResultHops = 17 }, "GREENTIC_MAX_RESULT_HOPS"},
+		{"http timeout", func(c *Config) { c.HTTPTimeout = 0 }, "GREENTIC_HTTP_TIMEOUT"},
+		{"http cidrs", func(c *Config) { c.HTTPAllowCIDRs = "10.0.0.0/33" }, "GREENTIC_HTTP_ALLOW_CIDRS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,5 +266,35 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := testConfig().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Retries of one event must fit in the duplicate window, or a late retry
+// would publish effects again.
+func TestServeRefusesRetriesLongerThanTheDuplicateWindow(t *testing.T) {
+	rt := servicetest.Runtime(t, natstest.RunServer(t).URL(), "dev")
+	cfg := testConfig()
+	cfg.MaxAttempts = 60 // 5 x 10 minutes of backoff alone: past the 2h window
+	err := Serve(context.Background(), rt, cfg)
+	if err == nil || !strings.Contains(err.Error(), "duplicate window") || !strings.Contains(err.Error(), "GREENTIC_MAX_ATTEMPTS") {
+		t.Fatalf("Serve = %v, want an error about the duplicate window", err)
+	}
+}
+
+// By default an http node cannot reach loopback: the result names the
+// refused address.
+func TestHTTPNodeRefusesLoopbackByDefault(t *testing.T) {
+	svc, calls := flakyService(t, 0)
+	cfg := testConfig()
+	rt := startWith(t, cfg, map[string]string{"lookup": fmt.Sprintf(lookupFlow, svc.URL)})
+	publish(t, rt, "demo", "o-1", "order.created")
+	subject := "greentic.events.dev.demo.order.created.result"
+	natstest.Eventually(t, 15*time.Second, "the result", func() bool { return len(results(t, rt)[subject]) == 1 })
+	r := results(t, rt)[subject][0]
+	if r.Status != eventsv1.FlowStatus_FLOW_STATUS_ERROR || !strings.Contains(r.Error, "loopback") {
+		t.Fatalf("result %v, want an error naming the loopback address", r)
+	}
+	if calls.Load() != 0 {
+		t.Fatalf("the service was called %d times", calls.Load())
 	}
 }

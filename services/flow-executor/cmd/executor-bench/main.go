@@ -3,8 +3,11 @@
 // whose handler does nothing (consume and ack). Both drain the same number of
 // order.created events pre-filled into the events stream of one in-process
 // nats-server with a file store; rounds alternate so machine noise hits both.
-// It also times flow.Program.Run without the bus (absolute figures: there is
-// no baseline for those).
+// A second reference, "publish", is that consumer publishing one result per
+// event (the least bus work any executor must do: consume, store a result,
+// ack), so the flow machinery's own share shows. It also times
+// flow.Program.Run without the bus (absolute figures: there is no baseline
+// for those).
 //
 //	go run ./services/flow-executor/cmd/executor-bench -events 20000 -rounds 3
 package main
@@ -103,6 +106,7 @@ const (
 	// baselineDurable is the baseline's durable name (a stage of its own,
 	// so it never shares the executor's).
 	baselineDurable = "bench-baseline"
+	publishDurable  = "bench-publish"
 )
 
 func main() {
@@ -151,7 +155,7 @@ func run(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 3, "rounds per target (alternating baseline and executor)")
 	warmup := fs.Int("warmup", 2000, "events of one unmeasured warm-up round per target")
 	cpuProfile := fs.String("cpuprofile", "", "write CPU profiles of the measured windows (pre-fill excluded) to FILE.<target>.<round>")
-	only := fs.String("targets", "baseline,executor", "comma-separated targets to run, in this order in every round (the ratio is executor / baseline)")
+	only := fs.String("targets", "baseline,publish,executor", "comma-separated targets to run, in this order in every round (the ratio is executor / baseline)")
 	env := fs.String("env", "bench", "environment of the topology")
 	tenantConcurrency := fs.Int("tenant-concurrency", 0, "events of one tenant handled at once by both targets (0: the executor's default)")
 	if err := fs.Parse(args); err != nil {
@@ -162,8 +166,8 @@ func run(ctx context.Context, args []string) error {
 	}
 	order := strings.Split(*only, ",")
 	for _, name := range order {
-		if name != "baseline" && name != "executor" {
-			return fmt.Errorf("unknown target %q (baseline, executor)", name)
+		if name != "baseline" && name != "publish" && name != "executor" {
+			return fmt.Errorf("unknown target %q (baseline, publish, executor)", name)
 		}
 	}
 	// The executor's defaults, as the service starts without flags.
@@ -259,11 +263,16 @@ func run(ctx context.Context, args []string) error {
 	fmt.Println("| target | events/s | CPU per event |")
 	fmt.Println("|---|---|---|")
 	base, hasBase := all["baseline"]
+	pub, hasPub := all["publish"]
 	exec, hasExec := all["executor"]
-	var bm, em result
+	var bm, pm, em result
 	if hasBase {
 		bm = median(base)
 		fmt.Printf("| baseline: bus.Consumer, handler returns nil (consume + ack) | %.0f | %s |\n", bm.eps, bm.cpu.Round(time.Microsecond))
+	}
+	if hasPub {
+		pm = median(pub)
+		fmt.Printf("| publish: the same consumer publishing one result per event (consume + store a result + ack) | %.0f | %s |\n", pm.eps, pm.cpu.Round(time.Microsecond))
 	}
 	if hasExec {
 		em = median(exec)
@@ -272,6 +281,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if hasBase && hasExec {
 		fmt.Printf("| **ratio executor / baseline** | **%.2f** | %.2f |\n", em.eps/bm.eps, float64(em.cpu)/float64(bm.cpu))
+	}
+	if hasPub && hasExec {
+		fmt.Printf("| ratio executor / publish | %.2f | %.2f |\n", em.eps/pm.eps, float64(em.cpu)/float64(pm.cpu))
 	}
 	fmt.Println()
 	fmt.Println("| flow.Program.Run, in-memory event, no bus (absolute, no baseline) | ns/op | allocs/op | B/op |")
@@ -291,8 +303,11 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 		return result{}, err
 	}
 	durable := b.admin.Topology.Durable(baselineDurable)
-	if name == "executor" {
+	switch name {
+	case "executor":
 		durable = b.admin.Topology.Durable(executor.Name)
+	case "publish":
+		durable = b.admin.Topology.Durable(publishDurable)
 	}
 	// Every round starts from an empty stream and a new durable consumer,
 	// so no target pays for what another left.
@@ -324,7 +339,7 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 	rt.ShutdownTimeout = 10 * time.Second
 	var body func(context.Context) error
 	switch name {
-	case "baseline":
+	case "baseline", "publish":
 		c, err := bus.NewConsumer(rt.JS, rt.Topology, bus.ConsumerConfig{
 			Stream:         rt.Topology.EventsStream(),
 			Durable:        durable,
@@ -343,9 +358,11 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 		if err != nil {
 			return result{}, err
 		}
-		body = func(ctx context.Context) error {
-			return c.Run(ctx, func(context.Context, bus.Delivery) error { return nil })
+		handler := func(context.Context, bus.Delivery) error { return nil }
+		if name == "publish" {
+			handler = publishHandler(rt.Publisher)
 		}
+		body = func(ctx context.Context) error { return c.Run(ctx, handler) }
 	default:
 		body = func(ctx context.Context) error { return executor.Serve(ctx, rt, b.cfg) }
 	}
@@ -396,6 +413,11 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 	switch name {
 	case "baseline":
 		err = wait("every event acked", drained(lastEvent))
+	case "publish":
+		err = wait("every result stored", func() bool {
+			si, err := stream.Info(ctx)
+			return err == nil && si.State.Msgs >= uint64(2*n)
+		})
 	default:
 		// The executor is done with the events once their n results are
 		// stored: results land in the same stream, after the events.
@@ -410,6 +432,11 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 		return result{}, err
 	}
 	res.eps, res.cpu = float64(n)/elapsed.Seconds(), cpu/time.Duration(n)
+	if name == "publish" {
+		if err := wait("every event and result acked", drained(lastEvent+uint64(n))); err != nil {
+			return result{}, err
+		}
+	}
 	if name == "executor" {
 		// It also consumes (and acks) the results it published.
 		if err := wait("every event and result acked", drained(lastEvent+uint64(n))); err != nil {
@@ -441,7 +468,7 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 // reset deletes both durable consumers and purges the events stream (which
 // also holds the flow results).
 func (b *bench) reset(ctx context.Context, stream jetstream.Stream) error {
-	for _, d := range []string{b.admin.Topology.Durable(baselineDurable), b.admin.Topology.Durable(executor.Name)} {
+	for _, d := range []string{b.admin.Topology.Durable(baselineDurable), b.admin.Topology.Durable(publishDurable), b.admin.Topology.Durable(executor.Name)} {
 		if err := b.admin.JS.DeleteConsumer(ctx, b.admin.Topology.EventsStream(), d); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return fmt.Errorf("delete consumer %s: %w", d, err)
 		}
@@ -610,4 +637,21 @@ func exprBenchmarks() ([]micro, error) {
 		out = append(out, runs[1])
 	}
 	return out, nil
+}
+
+// publishHandler stores a result for each event, as the executor would,
+// without running a flow; results (which share the stream) are skipped.
+func publishHandler(pub *bus.Publisher) bus.Handler {
+	output := []byte(`{"action":"confirmation","order_id":"o-1","message":"Order o-1 confirmed"}`)
+	return func(ctx context.Context, d bus.Delivery) error {
+		if strings.HasSuffix(d.Subject, "."+bus.ResultSuffix) {
+			return nil
+		}
+		now := time.Now().UnixMilli()
+		_, err := pub.PublishResult(ctx, &eventsv1.FlowResult{
+			EventId: d.Header.Get(bus.HeaderEventID), EventType: eventType, Tenant: tenantID, Flow: flowName,
+			Trigger: "0:on_order", Status: eventsv1.FlowStatus_FLOW_STATUS_OK, Output: output, StartedAt: now, FinishedAt: now,
+		})
+		return err
+	}
 }
