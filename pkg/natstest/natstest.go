@@ -6,6 +6,7 @@ package natstest
 import (
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -49,6 +50,31 @@ func start(opts *server.Options) (*Server, error) {
 		return nil, fmt.Errorf("nats server %s not ready", opts.ServerName)
 	}
 	return &Server{Server: srv, opts: opts}, nil
+}
+
+// StartTemp runs a JetStream server storing in a new temporary directory
+// (named after prefix) and connects to it, for benchmarks and other
+// programs that are not tests. stop closes the connection, stops the
+// server and removes the directory.
+func StartTemp(prefix string) (srv *Server, nc *nats.Conn, stop func(), err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if srv, err = Start(dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	if nc, err = nats.Connect(srv.ClientURL()); err != nil {
+		srv.Stop()
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	return srv, nc, func() {
+		nc.Close()
+		srv.Stop()
+		os.RemoveAll(dir)
+	}, nil
 }
 
 // Stop shuts the server down and waits until it has stopped.

@@ -196,21 +196,11 @@ func run(ctx context.Context, args []string) error {
 		fmt.Printf("  %-46s %8.0f ns/op %5d allocs/op %6d B/op\n", m.name, m.ns, m.allocs, m.bytes)
 	}
 
-	dir, err := os.MkdirTemp("", "executor-bench-")
+	srv, nc, stop, err := natstest.StartTemp("executor-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := natstest.Start(dir)
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer stop()
 	log := service.NewLogger(io.Discard, slog.LevelError)
 	admin, err := service.NewRuntime(bus.DefaultTopology(*env), nc, log, service.NewRegistry(), service.NewReadiness())
 	if err != nil {

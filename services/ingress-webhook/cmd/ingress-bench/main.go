@@ -28,7 +28,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/greentic/events/pkg/bus"
@@ -80,21 +79,11 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "ingress-bench-")
+	_, nc, stop, err := natstest.StartTemp("ingress-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := natstest.Start(dir)
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer stop()
 	log := service.NewLogger(io.Discard, slog.LevelError)
 	rt, err := service.NewRuntime(bus.DefaultTopology("bench"), nc, log, service.NewRegistry(), service.NewReadiness())
 	if err != nil {
