@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
-	"strconv"
 	"time"
 )
 
@@ -16,38 +14,12 @@ var nullJSON = json.RawMessage("null")
 
 // decodeJSON decodes one JSON value. Numbers become int when they are
 // integral and fit, float64 otherwise, so that expressions can do arithmetic
-// on them (expr has no json.Number).
+// on them (expr has no json.Number). Objects become map[string]any, arrays
+// []any. The result and the accepted inputs are exactly those of
+// encoding/json's Decoder with UseNumber followed by that number conversion
+// (see jsondecode.go), without its reflection and allocations.
 func decodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("unexpected data after the JSON value")
-	}
-	return normalizeNumbers(v), nil
-}
-
-func normalizeNumbers(v any) any {
-	switch t := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(t), 10, 64); err == nil && int64(int(i)) == i {
-			return int(i)
-		}
-		f, _ := strconv.ParseFloat(string(t), 64)
-		return f
-	case []any:
-		for i := range t {
-			t[i] = normalizeNumbers(t[i])
-		}
-	case map[string]any:
-		for k, x := range t {
-			t[k] = normalizeNumbers(x)
-		}
-	}
-	return v
+	return decodeJSONFast(data)
 }
 
 // errOutputTooLarge is returned when a value's JSON encoding would exceed

@@ -203,13 +203,6 @@ func (p *Program) Run(ctx context.Context, in Input, target string) (res Result)
 		}
 		res.Output = out
 
-		// Later expressions see the output as JSON would give it back.
-		stored, err := decodeJSON(out)
-		if err != nil {
-			return fail("node %q (%s): output: %v", n.id, n.typ, err)
-		}
-		r.nodes[n.id] = stored
-
 		switch {
 		case st.end:
 			id = ""
@@ -218,6 +211,15 @@ func (p *Program) Run(ctx context.Context, in Input, target string) (res Result)
 		default:
 			id = n.next
 		}
+		if id == "" {
+			break // no later expression reads this output
+		}
+		// Later expressions see the output as JSON would give it back.
+		stored, err := decodeJSON(out)
+		if err != nil {
+			return fail("node %q (%s): output: %v", n.id, n.typ, err)
+		}
+		r.nodes[n.id] = stored
 	}
 	res.Status = StatusOK
 	return res
