@@ -47,8 +47,10 @@ import (
 	"github.com/greentic/events/services/flow-executor/executor"
 )
 
-// handleEventFlow is examples/flows/handle_event.yaml: a branch on the event
-// type, then a respond node with a templated body.
+// handleEventFlow is the event part of the brief's handle_event flow in its
+// branch + respond form (examples/flows/handle_event.yaml sends an email and
+// an sms instead): a branch on the event type, then a respond node with a
+// templated body.
 const handleEventFlow = `
 name: handle_event
 version: "1.0"
