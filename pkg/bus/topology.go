@@ -24,6 +24,10 @@ const (
 	// redelivery long after the stream's duplicate window still produces no
 	// second event.
 	BucketDeliveries Bucket = "deliveries"
+	// BucketTimers is not configuration either: the timer keeps there, per
+	// schedule, the scheduled time of the last tick it fired, so ticks
+	// missed while every timer replica was down can be found.
+	BucketTimers Bucket = "timers"
 )
 
 // AllBuckets lists every configuration bucket the topology creates.
@@ -131,7 +135,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 
 // Buckets returns the KV bucket configurations of the environment.
 func (t Topology) Buckets() []jetstream.KeyValueConfig {
-	out := make([]jetstream.KeyValueConfig, 0, len(AllBuckets)+1)
+	out := make([]jetstream.KeyValueConfig, 0, len(AllBuckets)+2)
 	for _, b := range AllBuckets {
 		out = append(out, jetstream.KeyValueConfig{
 			Bucket:      t.BucketName(b),
@@ -146,6 +150,12 @@ func (t Topology) Buckets() []jetstream.KeyValueConfig {
 		Description: "Greentic provider delivery ids already stored, kept for the delivery window",
 		History:     1,
 		TTL:         t.DeliveryWindow,
+		Storage:     t.storage(),
+		Replicas:    t.Replicas,
+	}, jetstream.KeyValueConfig{
+		Bucket:      t.BucketName(BucketTimers),
+		Description: "Greentic timer state: the last tick fired per schedule",
+		History:     1,
 		Storage:     t.storage(),
 		Replicas:    t.Replicas,
 	})

@@ -2,8 +2,11 @@ package flow
 
 import (
 	"errors"
+
 	"strings"
 	"unicode"
+
+	"github.com/greentic/events/pkg/schedule"
 )
 
 // Trigger types.
@@ -12,16 +15,15 @@ const (
 	TriggerTimer = "timer"
 )
 
-// Missed-tick policies of timer triggers: what the timer does about ticks
-// that fell while no timer replica could fire them.
+// Missed-tick policies of timer triggers (see package schedule).
 const (
-	MissedSkip     = "skip"      // fire none of them
-	MissedFireOnce = "fire_once" // fire the latest one (the default)
-	MissedFireAll  = "fire_all"  // fire each of them (bounded by the timer)
+	MissedSkip     = schedule.MissedSkip
+	MissedFireOnce = schedule.MissedFireOnce
+	MissedFireAll  = schedule.MissedFireAll
 )
 
 // DefaultTimerEventType is the event type of a timer tick.
-const DefaultTimerEventType = "timer.tick"
+const DefaultTimerEventType = schedule.DefaultEventType
 
 // A timer tick addressed to a flow is an event from TimerSource whose
 // metadata names the flow (MetaTimerFlow) and the trigger's index in the

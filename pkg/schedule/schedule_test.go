@@ -78,3 +78,36 @@ func FuzzParseCron(f *testing.F) {
 		}
 	})
 }
+
+func TestScheduleValidate(t *testing.T) {
+	ok := []Schedule{
+		{Tenant: "acme", Name: "nightly", Cron: "0 2 * * *", Timezone: "Europe/Paris"},
+		{Tenant: "acme", Name: "poll", Cron: "@every 5m", EventType: "poll.due", Payload: []byte(`{"x":1}`), Missed: MissedSkip},
+		{Tenant: "acme", Name: "once", At: "2026-12-01T09:00:00+01:00", Paused: true},
+	}
+	for _, s := range ok {
+		if err := s.Validate(); err != nil {
+			t.Errorf("%+v: %v", s, err)
+		}
+	}
+	bad := []struct {
+		s    Schedule
+		want string
+	}{
+		{Schedule{Tenant: "a b", Name: "n", Cron: "@daily"}, "tenant"},
+		{Schedule{Tenant: "acme", Name: "", Cron: "@daily"}, "name"},
+		{Schedule{Tenant: "acme", Name: "n"}, "one of cron and at is required"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "@daily", At: "2026-12-01T09:00:00Z"}, "exclusive"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "0 25 * * *"}, "cron:"},
+		{Schedule{Tenant: "acme", Name: "n", At: "tomorrow"}, "at:"},
+		{Schedule{Tenant: "acme", Name: "n", At: "2026-12-01T09:00:00Z", Timezone: "X/Y"}, "timezone"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "@daily", EventType: "a.>"}, "event_type"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "@daily", Payload: []byte(`{`)}, "payload"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "@daily", Missed: "sometimes"}, "missed"},
+	}
+	for _, b := range bad {
+		if err := b.s.Validate(); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%+v: %v, want an error naming %q", b.s, err, b.want)
+		}
+	}
+}

@@ -15,14 +15,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/greentic/events/pkg/bus"
+	"github.com/greentic/events/pkg/schedule"
 	"github.com/greentic/events/pkg/tenant"
 )
 
 // Store reads and writes the configuration buckets.
 type Store struct {
-	tenants jetstream.KeyValue
-	sources jetstream.KeyValue
-	flows   jetstream.KeyValue
+	tenants   jetstream.KeyValue
+	sources   jetstream.KeyValue
+	flows     jetstream.KeyValue
+	schedules jetstream.KeyValue
 }
 
 // Open opens the configuration buckets of topo (they must exist: see Topology.Ensure).
@@ -36,6 +38,9 @@ func Open(ctx context.Context, js jetstream.JetStream, topo bus.Topology) (*Stor
 		return nil, err
 	}
 	if s.flows, err = topo.KeyValue(ctx, js, bus.BucketFlows); err != nil {
+		return nil, err
+	}
+	if s.schedules, err = topo.KeyValue(ctx, js, bus.BucketSchedules); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -111,6 +116,65 @@ func (s *Store) WatchFlows(ctx context.Context, log *slog.Logger, apply func(Flo
 			return
 		}
 		apply(FlowEntry{Tenant: t, Name: n, Doc: e.Value(), Revision: e.Revision(), Deleted: e.Operation() != jetstream.KeyValuePut})
+	})
+}
+
+// PutSchedule stores an ad-hoc schedule; it reports whether anything changed.
+func (s *Store) PutSchedule(ctx context.Context, sc schedule.Schedule) (bool, error) {
+	if err := sc.Validate(); err != nil {
+		return false, err
+	}
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return false, err
+	}
+	return put(ctx, s.schedules, sc.Key(), b)
+}
+
+// DeleteSchedule removes an ad-hoc schedule; removing one that does not
+// exist is not an error.
+func (s *Store) DeleteSchedule(ctx context.Context, tenantID, name string) error {
+	if err := s.schedules.Delete(ctx, tenantID+"."+name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete %s/%s.%s: %w", s.schedules.Bucket(), tenantID, name, err)
+	}
+	return nil
+}
+
+// ScheduleEntry is one change of the schedules bucket. Schedule is set on
+// a put; on a delete only Tenant and Name are.
+type ScheduleEntry struct {
+	Tenant, Name string
+	Schedule     schedule.Schedule
+	Revision     uint64
+	Deleted      bool
+}
+
+// WatchSchedules calls apply for every stored schedule and then for every
+// change until ctx ends; synced is called once the stored ones have been
+// applied. A stored value that does not decode or validate is logged and
+// applied as a delete, so a broken schedule never fires.
+func (s *Store) WatchSchedules(ctx context.Context, log *slog.Logger, apply func(ScheduleEntry), synced func()) error {
+	return watch(ctx, s.schedules, synced, func(e jetstream.KeyValueEntry) {
+		t, n, ok := tenant.SplitKey(e.Key())
+		if !ok {
+			log.Warn("ignoring schedule with malformed key", "key", e.Key())
+			return
+		}
+		se := ScheduleEntry{Tenant: t, Name: n, Revision: e.Revision(), Deleted: e.Operation() != jetstream.KeyValuePut}
+		if !se.Deleted {
+			err := json.Unmarshal(e.Value(), &se.Schedule)
+			if err == nil {
+				err = se.Schedule.Validate()
+			}
+			if err == nil && (se.Schedule.Tenant != t || se.Schedule.Name != n) {
+				err = fmt.Errorf("stored under %s but names %s", e.Key(), se.Schedule.Key())
+			}
+			if err != nil {
+				log.Error("stored schedule is not valid, not firing it", "key", e.Key(), "revision", e.Revision(), "err", err)
+				se = ScheduleEntry{Tenant: t, Name: n, Revision: e.Revision(), Deleted: true}
+			}
+		}
+		apply(se)
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/natstest"
+	"github.com/greentic/events/pkg/schedule"
 	"github.com/greentic/events/pkg/service/servicetest"
 	"github.com/greentic/events/pkg/tenant"
 )
@@ -420,4 +421,57 @@ func TestWatchFlows(t *testing.T) {
 		}
 		natstest.Eventually(t, 10*time.Second, "globex/notify deletion delivered", func() bool { e, _ := log.last("globex", "notify"); return e.Deleted })
 	})
+}
+
+func TestWatchSchedules(t *testing.T) {
+	f := newFixture(t)
+	nightly := schedule.Schedule{Tenant: "acme", Name: "nightly", Cron: "0 2 * * *", Timezone: "Europe/Paris"}
+	mustPut(t)(f.store.PutSchedule(f.ctx, nightly))
+	if _, err := f.store.PutSchedule(f.ctx, schedule.Schedule{Tenant: "acme", Name: "bad", Cron: "0 25 * * *"}); err == nil {
+		t.Fatal("PutSchedule accepted an invalid cron")
+	}
+	// A value written around the store (not valid) is applied as a delete.
+	if _, err := f.kv(t, bus.BucketSchedules).Put(f.ctx, "acme.broken", []byte(`{"tenant":"acme","name":"broken"}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	got := map[string]ScheduleEntry{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	synced := make(chan struct{})
+	go func() {
+		_ = f.store.WatchSchedules(ctx, discard, func(e ScheduleEntry) {
+			mu.Lock()
+			defer mu.Unlock()
+			got[e.Tenant+"."+e.Name] = e
+		}, func() { close(synced) })
+	}()
+	select {
+	case <-synced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("WatchSchedules did not sync within 10s")
+	}
+	last := func(key string) ScheduleEntry {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[key]
+	}
+	if e := last("acme.nightly"); e.Deleted || e.Schedule.Cron != "0 2 * * *" || e.Schedule.Timezone != "Europe/Paris" {
+		t.Errorf("acme.nightly = %+v", e)
+	}
+	if e := last("acme.broken"); !e.Deleted {
+		t.Errorf("an invalid stored schedule was applied: %+v", e)
+	}
+	paused := nightly
+	paused.Paused = true
+	mustPut(t)(f.store.PutSchedule(f.ctx, paused))
+	natstest.Eventually(t, 10*time.Second, "the pause", func() bool { return last("acme.nightly").Schedule.Paused })
+	if err := f.store.DeleteSchedule(f.ctx, "acme", "nightly"); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Eventually(t, 10*time.Second, "the delete", func() bool { return last("acme.nightly").Deleted })
+	if err := f.store.DeleteSchedule(f.ctx, "acme", "never-existed"); err != nil {
+		t.Errorf("deleting a missing schedule: %v", err)
+	}
 }
