@@ -6,6 +6,7 @@ require (
 	github.com/greentic/events/pkg v0.0.0
 	github.com/greentic/events/services/flow-executor v0.0.0
 	github.com/greentic/events/services/ingress-webhook v0.0.0
+	github.com/greentic/events/services/timer v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	golang.org/x/sync v0.24.0
@@ -17,8 +18,10 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/expr-lang/expr v1.17.8 // indirect
+	github.com/go-co-op/gocron/v2 v2.21.2 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -40,4 +43,5 @@ replace (
 	github.com/greentic/events/pkg => ../../pkg
 	github.com/greentic/events/services/flow-executor => ../flow-executor
 	github.com/greentic/events/services/ingress-webhook => ../ingress-webhook
+	github.com/greentic/events/services/timer => ../timer
 )

@@ -25,6 +25,7 @@ import (
 	"github.com/greentic/events/pkg/tenant/tenantkv"
 	"github.com/greentic/events/services/flow-executor/executor"
 	"github.com/greentic/events/services/ingress-webhook/ingress"
+	"github.com/greentic/events/services/timer/timer"
 )
 
 // Name is the program name.
@@ -42,6 +43,7 @@ type Config struct {
 
 	Ingress  ingress.Config
 	Executor executor.Config
+	Timer    timer.Config
 
 	// OpsListener, when set, is used instead of OpsAddr (tests).
 	OpsListener net.Listener
@@ -68,6 +70,7 @@ func (c *Config) RegisterFlags(f *service.Flags) {
 	f.Duration(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown may take")
 	c.Ingress.RegisterFlags(f)
 	c.Executor.RegisterFlags(f)
+	c.Timer.RegisterFlags(f)
 	_ = f.SetDefault("http-addr", "127.0.0.1:8080")
 }
 
@@ -96,7 +99,10 @@ func (c Config) Validate() error {
 	if err := c.Ingress.Validate(); err != nil {
 		return err
 	}
-	return c.Executor.Validate()
+	if err := c.Executor.Validate(); err != nil {
+		return err
+	}
+	return c.Timer.Validate()
 }
 
 // Run starts the embedded bus and every service, and runs until ctx ends.
@@ -157,6 +163,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	})
 	g.Go(func() error { return ingress.Serve(gctx, rt, ingCfg) })
 	g.Go(func() error { return executor.Serve(gctx, rt, cfg.Executor) })
+	g.Go(func() error { return timer.Serve(gctx, rt, cfg.Timer) })
 	ep := Endpoints{NATSURL: srv.ClientURL(), Ingress: ingLn.Addr().String(), Ops: opsLn.Addr().String()}
 	log.Info("standalone started", "nats_url", ep.NATSURL, "ingress_addr", ep.Ingress, "ops_addr", ep.Ops, "data_dir", cfg.DataDir)
 	if cfg.Started != nil {

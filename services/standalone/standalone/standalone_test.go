@@ -15,12 +15,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 	"github.com/greentic/events/pkg/natstest"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/service/servicetest"
 	"github.com/greentic/events/pkg/signature"
+	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
 
 type running struct {
@@ -267,5 +269,42 @@ func TestConfigValidate(t *testing.T) {
 	cfg.Env = "dev"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "GREENTIC_HTTP_ADDR") {
 		t.Fatalf("Validate() = %v, want an error naming GREENTIC_HTTP_ADDR", err)
+	}
+}
+
+// TestTimerTickRunsFlow: a flow's timer trigger fires in standalone and its
+// tick runs the flow in the executor.
+func TestTimerTickRunsFlow(t *testing.T) {
+	r, _ := start(t, t.TempDir())
+	ctx := context.Background()
+	store, err := tenantkv.Open(ctx, r.js, bus.DefaultTopology("dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte(`name: heartbeat
+version: "1.0"
+nodes:
+  - id: beat
+    type: respond
+    config: {body: {scheduled_at: "{{ event.metadata.scheduled_at }}"}}
+triggers:
+  - {type: timer, cron: "* * * * * *", event_type: heartbeat.tick, target: beat}
+`)
+	if _, err := store.PutFlow(ctx, "demo", "heartbeat", doc); err != nil {
+		t.Fatal(err)
+	}
+	subject := "greentic.events.dev.demo.heartbeat.tick.result"
+	r.waitResults(t, subject, 1)
+	m, err := r.stream.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &eventsv1.FlowResult{}
+	if err := proto.Unmarshal(m.Data, res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != eventsv1.FlowStatus_FLOW_STATUS_OK || res.Flow != "heartbeat" || res.Trigger != "0:beat" ||
+		!strings.HasPrefix(res.EventId, "demo:flow.heartbeat.0:") || !strings.Contains(string(res.Output), `"scheduled_at":"20`) {
+		t.Fatalf("result %v", res)
 	}
 }
