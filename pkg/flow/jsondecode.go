@@ -5,9 +5,9 @@ import (
 	"math/bits"
 	"strconv"
 	"sync"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/greentic/events/pkg/jsonscan"
 )
 
 // This file is a hand-written JSON decoder for decodeJSON. It yields exactly
@@ -356,7 +356,10 @@ func (d *jsonDecoder) strSlow(start, i int) (string, error) {
 			if !esc && utf8.Valid(content) {
 				return d.s[start:i], nil
 			}
-			d.buf = jsonAppendUnquote(d.buf[:0], content)
+			var ok bool
+			if d.buf, ok = jsonscan.AppendUnquote(d.buf[:0], content); !ok {
+				return "", d.errAt(start, "invalid string")
+			}
 			return string(d.buf), nil
 		case c == '\\':
 			esc = true
@@ -393,82 +396,6 @@ func jsonIsHex(c byte) bool {
 }
 
 func jsonIsDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// jsonAppendUnquote appends the unescaped form of s, the validated contents
-// of a JSON string without its quotes, to b, as encoding/json's unquoteBytes
-// does: invalid surrogate escapes and invalid UTF-8 bytes become U+FFFD.
-func jsonAppendUnquote(b, s []byte) []byte {
-	for r := 0; r < len(s); {
-		c := s[r]
-		switch {
-		case c == '\\':
-			r++
-			switch s[r] {
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				rr := jsonGetu4(s[r-1:])
-				r += 5
-				if utf16.IsSurrogate(rr) {
-					rr1 := jsonGetu4(s[r:])
-					if dec := utf16.DecodeRune(rr, rr1); dec != unicode.ReplacementChar {
-						// A valid pair; consume both halves.
-						r += 6
-						b = utf8.AppendRune(b, dec)
-						continue
-					}
-					// A lone or mismatched surrogate.
-					rr = unicode.ReplacementChar
-				}
-				b = utf8.AppendRune(b, rr)
-				continue
-			default: // '"', '\\', '/'
-				b = append(b, s[r])
-			}
-			r++
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			r++
-		default:
-			// Each invalid byte becomes U+FFFD.
-			rr, size := utf8.DecodeRune(s[r:])
-			r += size
-			b = utf8.AppendRune(b, rr)
-		}
-	}
-	return b
-}
-
-// jsonGetu4 decodes \uXXXX from the beginning of s, returning the hex
-// value, or it returns -1.
-func jsonGetu4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c = c - '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
-}
 
 // number decodes the number starting at d.i (a '-' or a digit). What
 // follows it is checked by the caller, as encoding/json does, so "01" fails

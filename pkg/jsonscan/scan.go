@@ -274,7 +274,7 @@ func record(fields []Field, key []byte, esc bool, val []byte) {
 // encoding/json does) before comparing it.
 func recordSlow(fields []Field, key []byte, val []byte) {
 	var buf [64]byte
-	u, ok := appendUnquote(buf[:0], key)
+	u, ok := AppendUnquote(buf[:0], key)
 	if !ok {
 		return // cannot happen: the key was validated
 	}

@@ -30,7 +30,7 @@ func Text(raw []byte) (s string, ok bool) {
 			return string(content), true
 		}
 		var buf [128]byte
-		u, ok := appendUnquote(buf[:0], content)
+		u, ok := AppendUnquote(buf[:0], content)
 		if !ok {
 			return "", false // cannot happen: scanString validated it
 		}
@@ -45,11 +45,11 @@ func Text(raw []byte) (s string, ok bool) {
 	return "", false
 }
 
-// appendUnquote appends the unescaped form of s, the contents of a JSON
+// AppendUnquote appends the unescaped form of s, the contents of a JSON
 // string without its quotes, to b. It follows encoding/json's unquoteBytes:
 // invalid surrogate escapes and invalid UTF-8 bytes become U+FFFD. ok is
 // false if s is not valid string contents.
-func appendUnquote(b, s []byte) (_ []byte, ok bool) {
+func AppendUnquote(b, s []byte) (_ []byte, ok bool) {
 	for r := 0; r < len(s); {
 		c := s[r]
 		switch {
