@@ -34,6 +34,14 @@ const (
 	fireWorkers = 32
 	// loadTimeout bounds reading the timers bucket at start.
 	loadTimeout = 30 * time.Second
+	// maxPublishes bounds the publishes in flight at once. Unbounded, a
+	// burst (100k schedules due in the same second) starts as many
+	// publishes together: the last ones wait behind all the others past
+	// the publish timeout, fail and are fired again, adding to the load
+	// until ticks are missed. A publish waiting for its turn has not
+	// started its timeout. Far fewer (256) leave JetStream idle while the
+	// scheduler's goroutines hold the CPU (see docs/BENCHMARKS.md).
+	maxPublishes = 1024
 )
 
 // Serve runs the timer on rt until ctx ends. It fires nothing before the
@@ -80,6 +88,7 @@ func Serve(ctx context.Context, rt *service.Runtime, cfg Config) error {
 		sched:   sched,
 		metrics: m,
 		fireCtx: fireCtx,
+		slots:   make(chan struct{}, maxPublishes),
 		entries: map[string]*entry{},
 		flows:   map[string][]string{},
 		retry:   map[string]*entry{},
@@ -150,6 +159,7 @@ type timer struct {
 	sched   gocron.Scheduler
 	metrics *metrics
 	fireCtx context.Context
+	slots   chan struct{} // one per publish in flight (maxPublishes)
 
 	mu      sync.Mutex // entries, flows, active and the entries' jobs
 	active  bool       // loaded: schedules are in the scheduler
@@ -520,9 +530,7 @@ func (t *timer) publish(d *definition, tk tick) error {
 		Metadata:  meta,
 		Tenant:    d.tenant,
 	}
-	ctx, cancel := context.WithTimeout(t.fireCtx, t.cfg.PublishTimeout)
-	res, err := t.pub.PublishEvent(ctx, ev)
-	cancel()
+	res, err := t.publishEvent(ev)
 	if err != nil {
 		t.metrics.fires.WithLabelValues("failed").Inc()
 		t.log.Warn("tick not published, retrying", "tenant", d.tenant, "schedule", d.id, "event_id", ev.Id, "err", err)
@@ -537,6 +545,19 @@ func (t *timer) publish(d *definition, tk tick) error {
 		t.metrics.lag.Observe(t.clock.Since(tk.at).Seconds())
 	}
 	return nil
+}
+
+// publishEvent publishes ev once a slot is free, within the publish timeout.
+func (t *timer) publishEvent(ev *eventsv1.Event) (bus.Published, error) {
+	select {
+	case t.slots <- struct{}{}:
+	case <-t.fireCtx.Done():
+		return bus.Published{}, t.fireCtx.Err()
+	}
+	defer func() { <-t.slots }()
+	ctx, cancel := context.WithTimeout(t.fireCtx, t.cfg.PublishTimeout)
+	defer cancel()
+	return t.pub.PublishEvent(ctx, ev)
 }
 
 // retryLoop fires again, every retryInterval, the schedules whose last
