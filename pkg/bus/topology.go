@@ -28,6 +28,11 @@ const (
 	// schedule, the scheduled time of the last tick it fired, so ticks
 	// missed while every timer replica was down can be found.
 	BucketTimers Bucket = "timers"
+	// BucketSends is not configuration either: the senders record there
+	// what they did with each command (sending, sent with the provider's
+	// id, failed), so a redelivered command is never sent twice. Records
+	// live as long as the commands they describe (OutboundMaxAge).
+	BucketSends Bucket = "sends"
 )
 
 // AllBuckets lists every configuration bucket the topology creates.
@@ -135,7 +140,7 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 
 // Buckets returns the KV bucket configurations of the environment.
 func (t Topology) Buckets() []jetstream.KeyValueConfig {
-	out := make([]jetstream.KeyValueConfig, 0, len(AllBuckets)+2)
+	out := make([]jetstream.KeyValueConfig, 0, len(AllBuckets)+3)
 	for _, b := range AllBuckets {
 		out = append(out, jetstream.KeyValueConfig{
 			Bucket:      t.BucketName(b),
@@ -156,6 +161,13 @@ func (t Topology) Buckets() []jetstream.KeyValueConfig {
 		Bucket:      t.BucketName(BucketTimers),
 		Description: "Greentic timer state: the last tick fired per schedule",
 		History:     1,
+		Storage:     t.storage(),
+		Replicas:    t.Replicas,
+	}, jetstream.KeyValueConfig{
+		Bucket:      t.BucketName(BucketSends),
+		Description: "Greentic sender state: what was done with each email and sms command",
+		History:     1,
+		TTL:         t.OutboundMaxAge,
 		Storage:     t.storage(),
 		Replicas:    t.Replicas,
 	})

@@ -52,6 +52,14 @@ func (r *Readiness) Add(name string, check func(context.Context) error) {
 	r.checks[name] = check
 }
 
+// Has reports whether a check named name is registered.
+func (r *Readiness) Has(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.checks[name]
+	return ok
+}
+
 // Check runs every check and returns the failures by name.
 func (r *Readiness) Check(ctx context.Context) map[string]string {
 	r.mu.RLock()

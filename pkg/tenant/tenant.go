@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -28,6 +29,47 @@ type Tenant struct {
 	// RateLimit caps the tenant's webhook intake on each ingress replica;
 	// zero uses the ingress default.
 	RateLimit RateLimit `json:"rate_limit,omitzero"`
+	// Accounts are the tenant's own provider accounts by name, used by the
+	// email and sms nodes that name one (account: marketing); the others go
+	// through the deployment's accounts. No credential is stored here:
+	// SecretRef names the secret the senders read them from.
+	Accounts map[string]Account `json:"accounts,omitempty"`
+}
+
+// Providers of tenant accounts.
+const (
+	ProviderSendGrid = "sendgrid"
+	ProviderTwilio   = "twilio"
+)
+
+// Account is a tenant's own provider account.
+type Account struct {
+	// Provider is sendgrid or twilio.
+	Provider string `json:"provider"`
+	// SecretRef names the secret holding the credentials: the senders read
+	// GREENTIC_SECRET_{REF}_{FIELD} from their environment (REF upper-cased,
+	// '-' as '_'), e.g. GREENTIC_SECRET_ACME_SENDGRID_API_KEY.
+	SecretRef string `json:"secret_ref"`
+}
+
+const maxSecretRef = 64
+
+func (a Account) validate(name string) error {
+	if err := bus.ValidateName("accounts", name); err != nil {
+		return err
+	}
+	if a.Provider != ProviderSendGrid && a.Provider != ProviderTwilio {
+		return fmt.Errorf("accounts.%s.provider: must be %s or %s, got %q", name, ProviderSendGrid, ProviderTwilio, a.Provider)
+	}
+	if a.SecretRef == "" || len(a.SecretRef) > maxSecretRef {
+		return fmt.Errorf("accounts.%s.secret_ref: required, at most %d characters", name, maxSecretRef)
+	}
+	for _, c := range a.SecretRef {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("accounts.%s.secret_ref: only letters, digits, '-' and '_' are allowed, got %q", name, a.SecretRef)
+		}
+	}
+	return nil
 }
 
 // RateLimit is a token bucket: PerSecond requests on average, Burst at once.
@@ -46,6 +88,11 @@ func (t Tenant) Validate() error {
 	}
 	if (t.RateLimit.PerSecond == 0) != (t.RateLimit.Burst == 0) {
 		return errors.New("rate_limit: set both per_second and burst, or neither")
+	}
+	for _, name := range slices.Sorted(maps.Keys(t.Accounts)) {
+		if err := t.Accounts[name].validate(name); err != nil {
+			return err
+		}
 	}
 	return nil
 }

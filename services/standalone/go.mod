@@ -4,8 +4,10 @@ go 1.26.0
 
 require (
 	github.com/greentic/events/pkg v0.0.0
+	github.com/greentic/events/services/email-sender v0.0.0
 	github.com/greentic/events/services/flow-executor v0.0.0
 	github.com/greentic/events/services/ingress-webhook v0.0.0
+	github.com/greentic/events/services/sms-sender v0.0.0
 	github.com/greentic/events/services/timer v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
@@ -19,6 +21,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/go-co-op/gocron/v2 v2.21.2 // indirect
+	github.com/golang/mock v1.6.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
@@ -28,11 +31,15 @@ require (
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
+	github.com/sendgrid/rest v2.6.9+incompatible // indirect
+	github.com/sendgrid/sendgrid-go v3.16.1+incompatible // indirect
+	github.com/twilio/twilio-go v1.31.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
@@ -41,7 +48,9 @@ require (
 
 replace (
 	github.com/greentic/events/pkg => ../../pkg
+	github.com/greentic/events/services/email-sender => ../email-sender
 	github.com/greentic/events/services/flow-executor => ../flow-executor
 	github.com/greentic/events/services/ingress-webhook => ../ingress-webhook
+	github.com/greentic/events/services/sms-sender => ../sms-sender
 	github.com/greentic/events/services/timer => ../timer
 )

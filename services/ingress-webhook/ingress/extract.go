@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 	"github.com/greentic/events/pkg/jsonscan"
 	"github.com/greentic/events/pkg/tenant"
@@ -238,6 +240,9 @@ func (h *Handler) extract(req *request, kind bodyKind) ([]incoming, bool, *apiEr
 	if gh := req.r.Header.Get(headerGitHubDelivery); src.Scheme == tenant.SchemeGitHub && gh != "" && src.EventID.IsZero() {
 		ev.Metadata = map[string]string{metadataDeliveryID: truncate(gh, maxMetadataValue)}
 	}
+	if src.Scheme == tenant.SchemeTwilio {
+		twilioCorrelation(ev, l)
+	}
 	return []incoming{{ev: ev, deliveryID: deliveryID}}, false, nil
 }
 
@@ -316,6 +321,67 @@ func twilioConvention(l lookup) (string, string, *apiError) {
 	return eventType, id, nil
 }
 
+// twilioCorrelation puts the command id and the message SID of a Twilio
+// callback into the event's metadata. The SMS sender adds the command id to
+// the status callback URL; Twilio signs the full URL, query included, so the
+// id is as authentic as the body.
+func twilioCorrelation(ev *eventsv1.Event, l lookup) {
+	setMetadata(ev, event.MetaCommandID, l.r.URL.Query().Get(event.TwilioCallbackCommandID))
+	for _, k := range []string{"MessageSid", "SmsSid"} {
+		if sid, _ := l.field(k); sid != "" {
+			setMetadata(ev, event.MetaProviderMessageID, sid)
+			return
+		}
+	}
+}
+
+// sendGridCorrelation puts the custom args the email sender sets on every
+// message (the command and event ids, which SendGrid returns as top-level
+// fields of each event) and the message id into the event's metadata. The
+// sg_message_id is "{X-Message-Id}.{filter...}": the part before the first
+// '.' is the X-Message-Id the sender recorded. A value that is no string or
+// number is left out rather than refusing the batch.
+func sendGridCorrelation(ev *eventsv1.Event, l lookup) {
+	get := func(key string) string {
+		v, aerr := l.field(key)
+		if aerr != nil {
+			return ""
+		}
+		return v
+	}
+	setMetadata(ev, event.MetaCommandID, get(event.SendGridArgCommandID))
+	setMetadata(ev, event.MetaOriginEventID, get(event.SendGridArgEventID))
+	msgID, _, _ := strings.Cut(get("sg_message_id"), ".")
+	setMetadata(ev, event.MetaProviderMessageID, msgID)
+}
+
+// setMetadata sets a metadata key a mapping derives from the request,
+// unless the value is empty; the value is bounded like all metadata.
+func setMetadata(ev *eventsv1.Event, key, value string) {
+	value = metadataValue(value)
+	if value == "" {
+		return
+	}
+	if ev.Metadata == nil {
+		ev.Metadata = make(map[string]string, 8)
+	}
+	ev.Metadata[key] = value
+}
+
+// metadataValue is v as valid UTF-8 (protobuf strings must be), cut to at
+// most maxMetadataValue bytes without splitting a character.
+func metadataValue(v string) string {
+	v = strings.ToValidUTF8(v, string(utf8.RuneError))
+	if len(v) <= maxMetadataValue {
+		return v
+	}
+	n := maxMetadataValue
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n]
+}
+
 // sendGridTypes maps SendGrid event names to event types; others become
 // email.{event}.
 var sendGridTypes = map[string]string{
@@ -345,6 +411,9 @@ func extractSendGrid(req *request) ([]incoming, *apiError) {
 		wantConfigured(l.fields, src)
 		l.fields.want("event")
 		l.fields.want("sg_event_id")
+		l.fields.want("sg_message_id")
+		l.fields.want(event.SendGridArgCommandID)
+		l.fields.want(event.SendGridArgEventID)
 		if aerr := scanObject(raw, l.fields, "event "+strconv.Itoa(i)); aerr != nil {
 			return nil, aerr
 		}
@@ -373,12 +442,14 @@ func extractSendGrid(req *request) ([]incoming, *apiError) {
 		if eventType == "" {
 			return nil, fail(http.StatusBadRequest, codeInvalidEvent, "event %d: field \"event\" is missing", i)
 		}
-		out = append(out, incoming{ev: &eventsv1.Event{
+		ev := &eventsv1.Event{
 			EventType:   eventType,
 			Source:      "webhook/" + src.Name,
 			Payload:     raw,
 			Traceparent: req.r.Header.Get(headerTraceparent),
-		}, deliveryID: id})
+		}
+		sendGridCorrelation(ev, l)
+		out = append(out, incoming{ev: ev, deliveryID: id})
 	}
 	return out, nil
 }

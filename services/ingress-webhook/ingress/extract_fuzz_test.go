@@ -32,6 +32,7 @@ func FuzzExtract(f *testing.F) {
 		{4, `{"MessageSid":"SM1","MessageStatus":"sent"}`, ""},
 		{5, `[{"event":"delivered","sg_event_id":"e1"},{"event":"open","sg_event_id":"e2"}]`, ""},
 		{5, `[{"event":"bounce"},[],1]`, ""},
+		{5, `[{"event":"open","sg_event_id":"e3","sg_message_id":"m1.f","greentic_command_id":"c:f:n","greentic_event_id":{}}]`, ""},
 		{5, `[]`, ""},
 		{5, `{"event":"x"}`, ""},
 	}

@@ -23,8 +23,10 @@ import (
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
+	"github.com/greentic/events/services/email-sender/emailsender"
 	"github.com/greentic/events/services/flow-executor/executor"
 	"github.com/greentic/events/services/ingress-webhook/ingress"
+	"github.com/greentic/events/services/sms-sender/smssender"
 	"github.com/greentic/events/services/timer/timer"
 )
 
@@ -44,6 +46,8 @@ type Config struct {
 	Ingress  ingress.Config
 	Executor executor.Config
 	Timer    timer.Config
+	Email    emailsender.Config
+	SMS      smssender.Config
 
 	// OpsListener, when set, is used instead of OpsAddr (tests).
 	OpsListener net.Listener
@@ -71,6 +75,10 @@ func (c *Config) RegisterFlags(f *service.Flags) {
 	c.Ingress.RegisterFlags(f)
 	c.Executor.RegisterFlags(f)
 	c.Timer.RegisterFlags(f)
+	// Local mode: without provider credentials, emails and messages are
+	// captured (logged and published as events), never sent.
+	c.Email.RegisterFlags(f, emailsender.ProviderAuto)
+	c.SMS.RegisterFlags(f, smssender.ProviderAuto)
 	_ = f.SetDefault("http-addr", "127.0.0.1:8080")
 }
 
@@ -102,7 +110,13 @@ func (c Config) Validate() error {
 	if err := c.Executor.Validate(); err != nil {
 		return err
 	}
-	return c.Timer.Validate()
+	if err := c.Timer.Validate(); err != nil {
+		return err
+	}
+	if err := c.Email.Validate(); err != nil {
+		return err
+	}
+	return c.SMS.Validate()
 }
 
 // Run starts the embedded bus and every service, and runs until ctx ends.
@@ -164,6 +178,8 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	g.Go(func() error { return ingress.Serve(gctx, rt, ingCfg) })
 	g.Go(func() error { return executor.Serve(gctx, rt, cfg.Executor) })
 	g.Go(func() error { return timer.Serve(gctx, rt, cfg.Timer) })
+	g.Go(func() error { return emailsender.Serve(gctx, rt, cfg.Email) })
+	g.Go(func() error { return smssender.Serve(gctx, rt, cfg.SMS) })
 	ep := Endpoints{NATSURL: srv.ClientURL(), Ingress: ingLn.Addr().String(), Ops: opsLn.Addr().String()}
 	log.Info("standalone started", "nats_url", ep.NATSURL, "ingress_addr", ep.Ingress, "ops_addr", ep.Ops, "data_dir", cfg.DataDir)
 	if cfg.Started != nil {

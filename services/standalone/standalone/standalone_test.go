@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,12 @@ type running struct {
 // data dir and free ports.
 func start(t *testing.T, dataDir string) (*running, context.CancelFunc) {
 	t.Helper()
+	return startWith(t, dataDir, nil)
+}
+
+// startWith is start with configure applied to the parsed configuration.
+func startWith(t *testing.T, dataDir string, configure func(*Config)) (*running, context.CancelFunc) {
+	t.Helper()
 	var cfg Config
 	f := service.NewFlags(Name)
 	cfg.RegisterFlags(f)
@@ -52,9 +59,12 @@ func start(t *testing.T, dataDir string) (*running, context.CancelFunc) {
 		}
 		*ln = l
 	}
+	if configure != nil {
+		configure(&cfg)
+	}
 	started := make(chan Endpoints, 1)
 	cfg.Started = func(ep Endpoints) { started <- ep }
-	stop := servicetest.Go(t, func(ctx context.Context) error { return Run(ctx, cfg, io.Discard) })
+	stop := servicetest.Go(t, func(ctx context.Context) error { return Run(ctx, cfg, testLog()) })
 	var ep Endpoints
 	select {
 	case ep = <-started:
@@ -307,4 +317,13 @@ triggers:
 		!strings.HasPrefix(res.EventId, "demo:flow.heartbeat.0:") || !strings.Contains(string(res.Output), `"scheduled_at":"20`) {
 		t.Fatalf("result %v", res)
 	}
+}
+
+// testLog is where standalone logs in tests: nowhere, or stderr when
+// GREENTIC_TEST_LOG is set.
+func testLog() io.Writer {
+	if os.Getenv("GREENTIC_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }

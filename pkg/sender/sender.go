@@ -1,0 +1,378 @@
+package sender
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/greentic/events/pkg/bus"
+	"github.com/greentic/events/pkg/event"
+	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
+	"github.com/greentic/events/pkg/tenant"
+)
+
+// Channel describes the commands of one sender.
+type Channel[C Command] struct {
+	// Name is the outbound channel (bus.ChannelEmail, bus.ChannelSMS): the
+	// stage in dead letters and metrics, and the prefix of the outcome
+	// event types.
+	Name string
+	// New returns an empty command to decode into.
+	New func() C
+	// Summary adds fields of the command to the outcome events (its
+	// recipients), so flows reacting to them need not look it up.
+	Summary func(C) map[string]any
+}
+
+// Sender consumes one channel's commands and sends them through a Provider.
+type Sender[C Command] struct {
+	ch       Channel[C]
+	provider Provider[C]
+	accounts *Accounts
+	tenants  *tenant.Registry
+	cfg      Config
+	states   states
+	pub      eventPublisher
+	limits   *limiters
+	log      *slog.Logger
+	metrics  *metrics
+	now      func() time.Time
+}
+
+type eventPublisher interface {
+	PublishEvent(ctx context.Context, e *eventsv1.Event) (bus.Published, error)
+}
+
+// handle sends one command at most once; see the package documentation.
+func (s *Sender[C]) handle(ctx context.Context, d bus.Delivery) error {
+	subj, err := bus.ParseSubject(d.Subject)
+	if err != nil || subj.Kind != bus.KindOutbound {
+		return bus.Permanent(fmt.Errorf("not an outbound command subject: %s", d.Subject))
+	}
+	cmd := s.ch.New()
+	if err := proto.Unmarshal(d.Data, cmd); err != nil {
+		s.metrics.outcome(s.ch.Name, "", "malformed")
+		return bus.Permanent(fmt.Errorf("decode %s command: %w", s.ch.Name, err))
+	}
+	if cmd.GetId() == "" {
+		s.metrics.outcome(s.ch.Name, "", "malformed")
+		return bus.Permanent(fmt.Errorf("%s command has no id", s.ch.Name))
+	}
+	if t := cmd.GetOrigin().GetTenant(); t != subj.Tenant {
+		// A command names the tenant whose accounts and limits it uses:
+		// one published on another tenant's subject is refused.
+		s.metrics.outcome(s.ch.Name, "", "malformed")
+		return bus.Permanent(fmt.Errorf("%s command %s names tenant %q but was published on %s", s.ch.Name, cmd.GetId(), t, d.Subject))
+	}
+	c := &call[C]{s: s, cmd: cmd, tenant: subj.Tenant, key: RecordKey(s.ch.Name, subj.Tenant, cmd.GetId())}
+	return c.run(ctx)
+}
+
+// call is the handling of one command delivery.
+type call[C Command] struct {
+	s      *Sender[C]
+	cmd    C
+	tenant string
+	key    string
+	rec    Record
+	rev    uint64
+}
+
+func (c *call[C]) run(ctx context.Context) error {
+	s := c.s
+	var err error
+	if c.rec, c.rev, err = s.states.get(ctx, c.key); err != nil {
+		return bus.Retryable(err)
+	}
+	switch c.rec.State {
+	case StateSent:
+		// Sent before; the sender stopped before the ack, or the outcome
+		// event was not stored. Publishing it again stores nothing twice.
+		s.metrics.outcome(s.ch.Name, c.rec.Provider, "duplicate")
+		return c.publishOutcome(ctx)
+	case StateFailed:
+		s.metrics.outcome(s.ch.Name, c.rec.Provider, "duplicate")
+		if err := c.publishOutcome(ctx); err != nil {
+			return err
+		}
+		return bus.Permanent(errors.New(c.rec.Reason + ": " + c.rec.Error))
+	case StateSending:
+		if age := s.now().Sub(c.rec.StartedAt); age < s.cfg.lease() {
+			// An attempt may still be running on another replica.
+			return bus.RetryAfter(errors.New("a send of this command is in progress"), s.cfg.lease()-age)
+		}
+		s.metrics.outcome(s.ch.Name, c.rec.Provider, "unknown")
+		s.log.Warn("send outcome unknown: the sender stopped between the provider's answer and its record",
+			"tenant", c.tenant, "command_id", c.cmd.GetId(), "attempt", c.rec.Attempts, "started_at", c.rec.StartedAt, "policy", s.cfg.UnknownOutcome)
+		if s.cfg.UnknownOutcome == UnknownDeadLetter {
+			return c.fail(ctx, ReasonUnknown, fmt.Sprintf("attempt %d started at %s has no recorded answer; the provider may or may not have accepted it (policy %s)",
+				c.rec.Attempts, c.rec.StartedAt.UTC().Format(time.RFC3339), UnknownDeadLetter))
+		}
+	}
+
+	if t, ok := s.tenants.Tenant(c.tenant); !ok || t.Suspended {
+		state := "unknown"
+		if ok {
+			state = "suspended"
+		}
+		return c.fail(ctx, ReasonTenant, "tenant "+c.tenant+" is "+state)
+	}
+	acct, err := s.accounts.Resolve(c.tenant, c.cmd.GetAccount())
+	if err != nil {
+		pe := AsProviderError(err)
+		return c.fail(ctx, ReasonInvalidCommand, pe.Error())
+	}
+	waited, err := s.limits.wait(ctx, c.tenant, acct.Key)
+	s.metrics.rateWait.WithLabelValues(s.ch.Name).Observe(waited.Seconds())
+	if err != nil {
+		return err // shutdown
+	}
+
+	// Claim: only the writer of this revision sends.
+	start := s.now()
+	claim := c.rec
+	claim.Tenant, claim.ID, claim.State = c.tenant, c.cmd.GetId(), StateSending
+	claim.Attempts++
+	claim.Provider = s.provider.Name()
+	claim.StartedAt, claim.UpdatedAt = start, start
+	rev, err := s.states.put(ctx, c.key, claim, c.rev)
+	if errors.Is(err, errConflict) {
+		return bus.RetryAfter(err, time.Second)
+	}
+	if err != nil {
+		return bus.Retryable(err)
+	}
+	c.rec, c.rev = claim, rev
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
+	receipt, serr := s.provider.Send(sctx, c.cmd, acct)
+	cancel()
+	s.metrics.duration.WithLabelValues(s.ch.Name, s.provider.Name()).Observe(time.Since(start).Seconds())
+	if f := s.cfg.Faults; f != nil && f.AfterAnswer != nil && f.AfterAnswer(ctx, c.cmd.GetId()) {
+		return context.Canceled
+	}
+
+	if serr == nil {
+		return c.sent(ctx, receipt)
+	}
+	pe := AsProviderError(serr)
+	if !pe.Retryable {
+		reason := ReasonRejected
+		if pe.Code == "invalid_command" || pe.Code == "invalid_account" {
+			reason = ReasonInvalidCommand
+		}
+		return c.fail(ctx, reason, pe.Error())
+	}
+	if c.rec.Attempts >= s.cfg.MaxAttempts {
+		return c.fail(ctx, ReasonExhausted, fmt.Sprintf("%d attempts; last: %s", c.rec.Attempts, pe.Error()))
+	}
+	retry := c.rec
+	retry.State, retry.Error, retry.UpdatedAt = StateRetry, pe.Error(), s.now()
+	if _, err := s.states.put(context.WithoutCancel(ctx), c.key, retry, c.rev); err != nil {
+		// The sending record stays: the redelivery waits out its lease and
+		// then follows the unknown-outcome policy, though this attempt
+		// certainly failed. Rare enough (the bus failed right now) to log.
+		s.log.Warn("could not record a failed attempt", "tenant", c.tenant, "command_id", c.cmd.GetId(), "err", err)
+	}
+	delay := s.cfg.backoff(c.rec.Attempts, pe.RetryAfter)
+	s.metrics.outcome(s.ch.Name, s.provider.Name(), "retry")
+	s.log.Info("send will be retried", "tenant", c.tenant, "command_id", c.cmd.GetId(), "attempt", c.rec.Attempts, "delay", delay.String(), "err", pe.Error())
+	return bus.RetryAfter(pe, delay)
+}
+
+// sent records the provider's acceptance, then publishes the outcome.
+func (c *call[C]) sent(ctx context.Context, r Receipt) error {
+	s := c.s
+	rec := c.rec
+	rec.State, rec.ProviderID, rec.Status, rec.Error, rec.UpdatedAt = StateSent, r.ProviderID, r.Status, "", s.now()
+	if err := c.record(ctx, rec); err != nil {
+		return err
+	}
+	s.metrics.outcome(s.ch.Name, rec.Provider, "sent")
+	if f := s.cfg.Faults; f != nil && f.AfterRecord != nil && f.AfterRecord(ctx, c.cmd.GetId()) {
+		return context.Canceled
+	}
+	return c.publishOutcome(ctx)
+}
+
+// fail records that the command will not be sent, publishes the failed
+// event and returns the permanent error that dead-letters the command.
+func (c *call[C]) fail(ctx context.Context, reason, msg string) error {
+	s := c.s
+	rec := c.rec
+	rec.Tenant, rec.ID = c.tenant, c.cmd.GetId()
+	if rec.Provider == "" {
+		rec.Provider = s.provider.Name()
+	}
+	rec.State, rec.Reason, rec.Error, rec.UpdatedAt = StateFailed, reason, msg, s.now()
+	if err := c.record(ctx, rec); err != nil {
+		return err
+	}
+	s.metrics.outcome(s.ch.Name, rec.Provider, "failed")
+	if f := s.cfg.Faults; f != nil && f.AfterRecord != nil && f.AfterRecord(ctx, c.cmd.GetId()) {
+		return context.Canceled
+	}
+	if err := c.publishOutcome(ctx); err != nil {
+		return err
+	}
+	return bus.Permanent(errors.New(reason + ": " + msg))
+}
+
+// record writes rec over the revision read or claimed. The write must not
+// be lost to a shutdown that starts now: the provider has answered.
+func (c *call[C]) record(ctx context.Context, rec Record) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var rev uint64
+		if rev, err = c.s.states.put(wctx, c.key, rec, c.rev); err == nil {
+			c.rec, c.rev = rec, rev
+			return nil
+		}
+		if errors.Is(err, errConflict) || wctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return bus.Retryable(fmt.Errorf("record %s of %s command %s: %w", rec.State, c.s.ch.Name, c.cmd.GetId(), err))
+}
+
+// publishOutcome publishes the event of the recorded outcome:
+// {channel}.sent (or .captured) or {channel}.failed. Its id is derived from
+// the command's, so publishing it again stores nothing twice.
+func (c *call[C]) publishOutcome(ctx context.Context) error {
+	s := c.s
+	rec := c.rec
+	o := c.cmd.GetOrigin()
+	kind := "failed"
+	if rec.State == StateSent {
+		kind = "sent"
+		if rec.Provider == CaptureProvider {
+			kind = "captured"
+		}
+	}
+	payload := map[string]any{
+		"command_id": c.cmd.GetId(),
+		"event_id":   o.GetEventId(),
+		"flow":       o.GetFlow(),
+		"node":       o.GetNode(),
+		"provider":   rec.Provider,
+		"attempts":   rec.Attempts,
+	}
+	if rec.ProviderID != "" {
+		payload["provider_message_id"] = rec.ProviderID
+	}
+	if rec.Status != "" {
+		payload["provider_status"] = rec.Status
+	}
+	if rec.State == StateFailed {
+		payload["reason"] = rec.Reason
+		payload["error"] = rec.Error
+	}
+	if s.ch.Summary != nil {
+		for k, v := range s.ch.Summary(c.cmd) {
+			payload[k] = v
+		}
+	}
+	if kind == "captured" {
+		payload["message"] = json.RawMessage(mustProtoJSON(c.cmd))
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	md := map[string]string{
+		event.MetaCommandID:     c.cmd.GetId(),
+		event.MetaOriginEventID: o.GetEventId(),
+	}
+	if rec.ProviderID != "" {
+		md[event.MetaProviderMessageID] = rec.ProviderID
+	}
+	ev := &eventsv1.Event{
+		Id:          outcomeID(c.cmd.GetId(), kind),
+		EventType:   s.ch.Name + "." + kind,
+		Source:      "greentic/" + s.ch.Name + "-sender",
+		Timestamp:   rec.UpdatedAt.UnixMilli(),
+		Payload:     body,
+		Metadata:    md,
+		Tenant:      c.tenant,
+		Traceparent: event.ChildTraceparent(o.GetTraceparent()),
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.pub.PublishEvent(pctx, ev); err != nil {
+		return bus.Retryable(fmt.Errorf("publish %s: %w", ev.EventType, err))
+	}
+	return nil
+}
+
+// outcomeID is {command id}:{kind}, or a digest of it when that is too
+// long for an event id.
+func outcomeID(id, kind string) string {
+	s := id + ":" + kind
+	if event.ValidateID(s) == nil {
+		return s
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "cmd-" + hex.EncodeToString(sum[:16]) + ":" + kind
+}
+
+func mustProtoJSON(m proto.Message) []byte {
+	b, err := event.ProtoJSON(m)
+	if err != nil {
+		return []byte("null")
+	}
+	return b
+}
+
+type metrics struct {
+	outcomes *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	rateWait *prometheus.HistogramVec
+}
+
+func (m *metrics) outcome(channel, provider, outcome string) {
+	m.outcomes.WithLabelValues(channel, provider, outcome).Inc()
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "greentic_sender_commands_total",
+			Help: "Commands handled by the senders, by outcome: sent, retry, failed, unknown (outcome unknown after a crash), duplicate (already handled), malformed.",
+		}, []string{"channel", "provider", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "greentic_sender_send_duration_seconds",
+			Help:    "Duration of one call to the provider.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"channel", "provider"}),
+		rateWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "greentic_sender_rate_limit_wait_seconds",
+			Help:    "Time a command waited for its tenant's and account's token buckets.",
+			Buckets: []float64{0, .01, .1, .5, 1, 5, 30},
+		}, []string{"channel"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.outcomes, err = bus.Register(reg, m.outcomes); err != nil {
+		return nil, err
+	}
+	if m.duration, err = bus.Register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.rateWait, err = bus.Register(reg, m.rateWait); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
