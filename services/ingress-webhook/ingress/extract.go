@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
@@ -370,17 +369,7 @@ func setMetadata(ev *eventsv1.Event, key, value string) {
 
 // metadataValue is v as valid UTF-8 (protobuf strings must be), cut to at
 // most maxMetadataValue bytes without splitting a character.
-func metadataValue(v string) string {
-	v = strings.ToValidUTF8(v, string(utf8.RuneError))
-	if len(v) <= maxMetadataValue {
-		return v
-	}
-	n := maxMetadataValue
-	for n > 0 && !utf8.RuneStart(v[n]) {
-		n--
-	}
-	return v[:n]
-}
+func metadataValue(v string) string { return truncate(v, maxMetadataValue) }
 
 // sendGridTypes maps SendGrid event names to event types; others become
 // email.{event}.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -524,10 +525,17 @@ func writeError(w http.ResponseWriter, e *apiError) {
 }
 
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	// Headers and fields may hold bytes that are not UTF-8, and a cut may
+	// fall inside a character: protobuf refuses invalid UTF-8 in a string,
+	// so the event could never be stored and every retry would fail.
+	s = strings.ToValidUTF8(s, string(utf8.RuneError))
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // mediaType is the lower-case media type of a Content-Type, "" when absent

@@ -2,7 +2,9 @@ package ingress
 
 import (
 	"crypto/ecdsa"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +226,22 @@ func TestMetadataValue(t *testing.T) {
 		got := metadataValue(tt.in)
 		if got != tt.want || len(got) > maxMetadataValue || !utf8.ValidString(got) {
 			t.Errorf("metadataValue(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestMetadataCutInsideACharacter: a header value whose cut at the
+// metadata limit falls inside a character, or that is not UTF-8 at all,
+// still gives a stored event (protobuf refuses invalid UTF-8 strings, which
+// answered 503 on every retry).
+func TestMetadataCutInsideACharacter(t *testing.T) {
+	f := setup(t, 2*time.Second)
+	for i, key := range []string{strings.Repeat("k", maxMetadataValue-1) + "é", "bad\xffkey"} {
+		body := []byte(`{"type":"order.created","id":"utf8-` + strconv.Itoa(i) + `"}`)
+		hdr := signed(body)
+		hdr["Idempotency-Key"] = key
+		if code, _, out := f.post(t, "/v1/webhooks/demo/generic", body, hdr); code != http.StatusAccepted {
+			t.Fatalf("key %d: got %d %v, want 202", i, code, out)
 		}
 	}
 }
