@@ -67,12 +67,15 @@ build:
 			echo "== go build $$c"; (cd $$m && CGO_ENABLED=0 go build -trimpath -o $(BIN)/ ./cmd/$$(basename $$c)); done; done
 
 ## bench: ingress vs a bare JetStream publisher, then flow-executor vs a consume-and-ack consumer,
-##        then the timer (10k and 100k schedules) vs bare Go timers
-##        (INGRESS_BENCH_FLAGS, or BENCH_FLAGS as before; EXECUTOR_BENCH_FLAGS; TIMER_BENCH_FLAGS)
+##        then the timer (10k and 100k schedules) vs bare Go timers, then the email and SMS
+##        senders vs direct provider sends (fake providers answering after 50 ms)
+##        (INGRESS_BENCH_FLAGS, or BENCH_FLAGS as before; EXECUTOR_BENCH_FLAGS; TIMER_BENCH_FLAGS;
+##        SENDER_BENCH_FLAGS)
 bench:
 	go run ./services/ingress-webhook/cmd/ingress-bench $(or $(INGRESS_BENCH_FLAGS),$(BENCH_FLAGS))
 	go run ./services/flow-executor/cmd/executor-bench $(EXECUTOR_BENCH_FLAGS)
 	go run ./services/timer/cmd/timer-bench $(TIMER_BENCH_FLAGS)
+	go run ./services/standalone/cmd/sender-bench $(SENDER_BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN) .greentic

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -139,4 +140,16 @@ func AsProviderError(err error) *ProviderError {
 		return pe
 	}
 	return &ProviderError{Code: "connection", Message: err.Error(), Retryable: true}
+}
+
+// NewHTTPTransport is the transport of the providers' default clients: Go's
+// default transport keeping up to maxIdle idle connections to the
+// provider's host (the default keeps 2, so with more sends in flight most
+// connections would close after their answer and the next send would pay
+// a new TLS handshake).
+func NewHTTPTransport(maxIdle int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = max(t.MaxIdleConns, maxIdle)
+	t.MaxIdleConnsPerHost = maxIdle
+	return t
 }

@@ -52,7 +52,8 @@ const (
 // follow redirects: a redirected send is reported as the provider's answer,
 // never sent twice nor sent elsewhere with the API key.
 var defaultHTTPClient = &http.Client{
-	Timeout: defaultTimeout,
+	Timeout:   defaultTimeout,
+	Transport: sender.NewHTTPTransport(256),
 	CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	},

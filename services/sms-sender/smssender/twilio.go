@@ -44,7 +44,8 @@ var (
 // own default, it does not follow redirects: a redirected create is reported
 // as the provider's answer, never sent twice.
 var defaultHTTPClient = &http.Client{
-	Timeout: defaultTimeout,
+	Timeout:   defaultTimeout,
+	Transport: sender.NewHTTPTransport(256),
 	CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	},
