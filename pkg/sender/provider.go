@@ -142,12 +142,22 @@ func AsProviderError(err error) *ProviderError {
 	return &ProviderError{Code: "connection", Message: err.Error(), Retryable: true}
 }
 
-// NewHTTPTransport is the transport of the providers' default clients: Go's
-// default transport keeping up to maxIdle idle connections to the
-// provider's host (the default keeps 2, so with more sends in flight most
-// connections would close after their answer and the next send would pay
-// a new TLS handshake).
-func NewHTTPTransport(maxIdle int) *http.Transport {
+// ProviderClient is the providers' default HTTP client. It does not follow
+// redirects: a redirected send is reported as the provider's answer, never
+// sent twice nor sent elsewhere with the credentials. It keeps up to 256
+// idle connections to the provider's host (Go's default transport keeps 2,
+// so with more sends in flight most connections would close after their
+// answer and the next send would pay a new TLS handshake), and bounds a
+// call to 30 seconds.
+var ProviderClient = &http.Client{
+	Timeout:   30 * time.Second,
+	Transport: providerTransport(256),
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+func providerTransport(maxIdle int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = max(t.MaxIdleConns, maxIdle)
 	t.MaxIdleConnsPerHost = maxIdle

@@ -39,25 +39,12 @@ const (
 	defaultBaseURL = "https://api.sendgrid.com"
 	// mailSendPath is the v3 mail send endpoint.
 	mailSendPath = "/v3/mail/send"
-	// defaultTimeout bounds a call made with the default HTTP client.
-	defaultTimeout = 30 * time.Second
 	// maxRawMessage bounds the part of an answer's body used as the
 	// message of an error when the body is not SendGrid's JSON error list.
 	maxRawMessage = 300
 	// maxMessage bounds the message made of SendGrid's error list.
 	maxMessage = 1000
 )
-
-// defaultHTTPClient is used when SendGrid.HTTPClient is nil. It does not
-// follow redirects: a redirected send is reported as the provider's answer,
-// never sent twice nor sent elsewhere with the API key.
-var defaultHTTPClient = &http.Client{
-	Timeout:   defaultTimeout,
-	Transport: sender.NewHTTPTransport(256),
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
 
 // SendGrid sends EmailCommands through the SendGrid v3 mail send API
 // (POST /v3/mail/send) with the sendgrid-go SDK. Its zero value sends
@@ -134,7 +121,7 @@ func (s *SendGrid) httpClient() *http.Client {
 	if s.HTTPClient != nil {
 		return s.HTTPClient
 	}
-	return defaultHTTPClient
+	return sender.ProviderClient
 }
 
 func (s *SendGrid) now() time.Time {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 
 	"github.com/greentic/events/pkg/bus"
@@ -74,13 +73,11 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("%s must be twilio, capture or auto, got %q", service.EnvName("sms-provider"), c.Provider)
 	}
-	for name, v := range map[string]string{"sms-twilio-url": c.TwilioURL, "sms-status-callback-url": c.StatusCallbackURL} {
-		if v == "" && name != "sms-twilio-url" {
-			continue
-		}
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("%s must be an absolute http(s) URL, got %q", service.EnvName(name), v)
-		}
+	if !isHTTPURL(c.TwilioURL) {
+		return fmt.Errorf("%s must be an absolute http(s) URL, got %q", service.EnvName("sms-twilio-url"), c.TwilioURL)
+	}
+	if c.StatusCallbackURL != "" && !isHTTPURL(c.StatusCallbackURL) {
+		return fmt.Errorf("%s must be an absolute http(s) URL, got %q", service.EnvName("sms-status-callback-url"), c.StatusCallbackURL)
 	}
 	return nil
 }

@@ -30,26 +30,12 @@ const (
 	maxMediaURLs = 10
 )
 
-// defaultTimeout bounds a call made with the default HTTP client.
-const defaultTimeout = 30 * time.Second
-
 var (
 	e164Pattern       = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 	alphaSenderID     = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
 	messagingService  = regexp.MustCompile(`^MG[0-9a-f]{32}$`)
 	credentialPattern = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 )
-
-// defaultHTTPClient is used when Twilio.HTTPClient is nil. Like twilio-go's
-// own default, it does not follow redirects: a redirected create is reported
-// as the provider's answer, never sent twice.
-var defaultHTTPClient = &http.Client{
-	Timeout:   defaultTimeout,
-	Transport: sender.NewHTTPTransport(256),
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
 
 // Twilio sends SmsCommands through Twilio's Messages API
 // (POST /2010-04-01/Accounts/{AccountSid}/Messages.json) with the
@@ -146,7 +132,7 @@ func (t *Twilio) httpClient() *http.Client {
 	if t.HTTPClient != nil {
 		return t.HTTPClient
 	}
-	return defaultHTTPClient
+	return sender.ProviderClient
 }
 
 func (t *Twilio) now() time.Time {
