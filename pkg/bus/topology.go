@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,17 +180,48 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	// Every replica of every service runs this at start: a stream or bucket
+	// already as configured is left alone rather than updated, since an
+	// update rewrites the stream's store configuration under consumers
+	// other replicas are creating at that moment.
 	for _, sc := range t.Streams() {
+		if s, err := js.Stream(ctx, sc.Name); err == nil && sameStream(s.CachedInfo().Config, sc) {
+			continue
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 		}
 	}
 	for _, kc := range t.Buckets() {
+		if kv, err := js.KeyValue(ctx, kc.Bucket); err == nil {
+			if st, err := kv.Status(ctx); err == nil && sameBucket(st, kc) {
+				continue
+			}
+		}
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", kc.Bucket, err)
 		}
 	}
 	return nil
+}
+
+// sameStream reports whether a stream's configuration has every setting
+// the topology gives it.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return have.Description == want.Description && slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention && have.Storage == want.Storage && have.Replicas == want.Replicas &&
+		have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates && have.Discard == want.Discard
+}
+
+// sameBucket reports whether a bucket has every setting the topology gives it.
+func sameBucket(st jetstream.KeyValueStatus, want jetstream.KeyValueConfig) bool {
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return false
+	}
+	cfg := bs.StreamInfo().Config
+	return st.History() == int64(max(want.History, 1)) && st.TTL() == want.TTL &&
+		cfg.Description == want.Description && cfg.Storage == want.Storage && cfg.Replicas == max(want.Replicas, 1)
 }
 
 // Check reports whether every stream and bucket exists, without creating them.

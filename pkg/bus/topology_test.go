@@ -483,3 +483,50 @@ func TestClusterR3SurvivesNodeLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestEnsureLeavesMatchingConfigAlone: after Ensure, every stream and
+// bucket already matches, so another Ensure updates nothing (an update
+// would race the consumers other replicas create); a changed setting is
+// still applied.
+func TestEnsureLeavesMatchingConfigAlone(t *testing.T) {
+	srv := natstest.RunServer(t)
+	_, js := natstest.Connect(t, srv.URL())
+	ctx := testCtx(t)
+	topo := DefaultTopology("dev")
+	if err := topo.Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range topo.Streams() {
+		s, err := js.Stream(ctx, sc.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameStream(s.CachedInfo().Config, sc) {
+			t.Errorf("stream %s does not match its topology after Ensure", sc.Name)
+		}
+	}
+	for _, kc := range topo.Buckets() {
+		kv, err := js.KeyValue(ctx, kc.Bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameBucket(st, kc) {
+			t.Errorf("bucket %s does not match its topology after Ensure", kc.Bucket)
+		}
+	}
+	topo.EventsMaxAge = 3 * time.Hour
+	if err := topo.Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, topo.EventsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.MaxAge; got != 3*time.Hour {
+		t.Errorf("events max age after a changed Ensure = %s, want 3h", got)
+	}
+}
