@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -27,7 +28,36 @@ const (
 	// flow stage, the flows that failed; on an event (a replayed dead
 	// letter), the only flows the executor runs for it.
 	HeaderFlows = "Greentic-Flows"
+	// HeaderReplay marks a message republished from the dead-letter stream
+	// (admin-api's DeadLetterService): its value, the replay marker, is
+	// unique per dead letter ("dlq-{sequence}"). Whatever a consumer
+	// publishes or records because of a replayed message carries the marker
+	// in its id, so it is not taken for a duplicate of what the failed
+	// attempt published or recorded.
+	HeaderReplay = "Greentic-Replay"
 )
+
+// ReplayMarker is the replay marker of the dead letter at sequence seq of
+// the dead-letter stream.
+func ReplayMarker(seq uint64) string { return "dlq-" + strconv.FormatUint(seq, 10) }
+
+// ReplayMsgID is the de-duplication id of a message republished from the
+// dead-letter stream: its original id (or, without one, the dead letter's
+// original stream and sequence) and the replay marker. Replaying the same
+// dead letter twice stores it once; a later dead letter of the same
+// message has another marker.
+func ReplayMsgID(originalMsgID, marker string) string {
+	return originalMsgID + "/replay/" + marker
+}
+
+// WithReplay appends the replay marker to an id derived from a replayed
+// message (a result or outcome id); with no marker it returns id unchanged.
+func WithReplay(id, marker string) string {
+	if marker == "" {
+		return id
+	}
+	return id + "/replay/" + marker
+}
 
 // MsgID builds the deterministic de-duplication id of a message. Ids are
 // scoped by tenant because event ids can come from outside (a provider's

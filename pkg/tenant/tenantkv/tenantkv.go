@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -264,4 +267,156 @@ func watch(ctx context.Context, kv jetstream.KeyValue, synced func(), apply func
 			apply(e)
 		}
 	}
+}
+
+// Errors of the revision-checked operations.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrConflict means the stored revision is not the one expected: someone
+	// else changed the item since it was read.
+	ErrConflict = errors.New("revision conflict")
+)
+
+// Entry is one stored item with its KV revision.
+type Entry struct {
+	Key      string
+	Value    []byte
+	Revision uint64
+	Created  time.Time // when this revision was written
+}
+
+func (s *Store) bucket(b bus.Bucket) (jetstream.KeyValue, error) {
+	switch b {
+	case bus.BucketTenants:
+		return s.tenants, nil
+	case bus.BucketSources:
+		return s.sources, nil
+	case bus.BucketFlows:
+		return s.flows, nil
+	case bus.BucketSchedules:
+		return s.schedules, nil
+	}
+	return nil, fmt.Errorf("tenantkv: bucket %q is not a configuration bucket", b)
+}
+
+// Get reads one item; ErrNotFound if it does not exist.
+func (s *Store) Get(ctx context.Context, b bus.Bucket, key string) (Entry, error) {
+	kv, err := s.bucket(b)
+	if err != nil {
+		return Entry{}, err
+	}
+	e, err := kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return Entry{}, ErrNotFound
+	case err != nil:
+		return Entry{}, fmt.Errorf("read %s/%s: %w", kv.Bucket(), key, err)
+	}
+	return Entry{Key: key, Value: e.Value(), Revision: e.Revision(), Created: e.Created()}, nil
+}
+
+// Create stores a new item; ErrExists if the key holds one already.
+func (s *Store) Create(ctx context.Context, b bus.Bucket, key string, value []byte) (uint64, error) {
+	kv, err := s.bucket(b)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := kv.Create(ctx, key, value)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return 0, ErrExists
+	case err != nil:
+		return 0, fmt.Errorf("write %s/%s: %w", kv.Bucket(), key, err)
+	}
+	return rev, nil
+}
+
+// Update replaces an existing item only if it is still at revision rev;
+// ErrConflict if it is not, ErrNotFound if the item does not exist. The
+// stored revision is returned; an identical value is not rewritten.
+func (s *Store) Update(ctx context.Context, b bus.Bucket, key string, value []byte, rev uint64) (uint64, error) {
+	cur, err := s.Get(ctx, b, key)
+	if err != nil {
+		return 0, err
+	}
+	if rev != cur.Revision {
+		return 0, ErrConflict
+	}
+	if bytes.Equal(cur.Value, value) {
+		return cur.Revision, nil
+	}
+	kv, _ := s.bucket(b)
+	n, err := kv.Update(ctx, key, value, rev)
+	switch {
+	case isWrongRevision(err):
+		return 0, ErrConflict
+	case err != nil:
+		return 0, fmt.Errorf("write %s/%s: %w", kv.Bucket(), key, err)
+	}
+	return n, nil
+}
+
+// Delete removes an item; with rev > 0 only if it is still at that
+// revision (ErrConflict otherwise). ErrNotFound if it does not exist.
+func (s *Store) Delete(ctx context.Context, b bus.Bucket, key string, rev uint64) error {
+	cur, err := s.Get(ctx, b, key)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		rev = cur.Revision
+	} else if rev != cur.Revision {
+		return ErrConflict
+	}
+	kv, _ := s.bucket(b)
+	// A purge leaves one marker per key instead of the key's history.
+	if err := kv.Purge(ctx, key, jetstream.LastRevision(rev)); err != nil {
+		if isWrongRevision(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("delete %s/%s: %w", kv.Bucket(), key, err)
+	}
+	return nil
+}
+
+// List returns the items whose key starts with prefix ("" for all), in key
+// order.
+func (s *Store) List(ctx context.Context, b bus.Bucket, prefix string) ([]Entry, error) {
+	kv, err := s.bucket(b)
+	if err != nil {
+		return nil, err
+	}
+	filter := ">"
+	if prefix != "" {
+		filter = prefix + ">"
+	}
+	w, err := kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", kv.Bucket(), err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []Entry
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("list %s: watcher closed", kv.Bucket())
+			}
+			if e == nil {
+				slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Key, b.Key) })
+				return out, nil
+			}
+			out = append(out, Entry{Key: e.Key(), Value: e.Value(), Revision: e.Revision(), Created: e.Created()})
+		}
+	}
+}
+
+// isWrongRevision reports the server's answer to a write whose expected
+// revision is not the stored one.
+func isWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || errors.Is(err, jetstream.ErrKeyExists)
 }

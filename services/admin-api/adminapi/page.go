@@ -1,0 +1,41 @@
+package adminapi
+
+import (
+	"encoding/base64"
+	"sort"
+)
+
+// Page sizes of the List methods.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// page returns the items (sorted by key) after the page token, at most
+// size of them, and the token of the next page ("" on the last page).
+// Tokens are opaque to clients: the base64 of the last key returned.
+func page[T any](items []T, key func(T) string, size int32, token string) ([]T, string, error) {
+	if size < 0 {
+		return nil, "", invalid("page_size", "must not be negative")
+	}
+	n := int(size)
+	if n == 0 {
+		n = defaultPageSize
+	}
+	n = min(n, maxPageSize)
+	start := 0
+	if token != "" {
+		after, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil {
+			return nil, "", invalid("page_token", "not a token returned by this method")
+		}
+		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > string(after) })
+	}
+	end := min(start+n, len(items))
+	out := items[start:end]
+	next := ""
+	if end < len(items) && len(out) > 0 {
+		next = base64.RawURLEncoding.EncodeToString([]byte(key(out[len(out)-1])))
+	}
+	return out, next, nil
+}
