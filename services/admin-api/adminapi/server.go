@@ -17,8 +17,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
-	adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
 	"github.com/greentic/events/pkg/bus"
+	adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
