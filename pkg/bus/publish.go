@@ -50,6 +50,25 @@ func ReplayMsgID(originalMsgID, marker string) string {
 	return originalMsgID + "/replay/" + marker
 }
 
+// maxReplayMarkerLen bounds a replay marker: it is appended to event and
+// message ids, which have length limits of their own.
+const maxReplayMarkerLen = 64
+
+// ValidateReplayMarker checks the replay marker of a delivery (the value of
+// HeaderReplay) before it goes into ids: at most 64 printable ASCII
+// characters without spaces.
+func ValidateReplayMarker(marker string) error {
+	if marker == "" || len(marker) > maxReplayMarkerLen {
+		return fmt.Errorf("invalid replay marker %q: must be 1 to %d characters", marker, maxReplayMarkerLen)
+	}
+	for i := 0; i < len(marker); i++ {
+		if c := marker[i]; c <= ' ' || c > '~' {
+			return fmt.Errorf("invalid replay marker %q: only printable ASCII without spaces is allowed", marker)
+		}
+	}
+	return nil
+}
+
 // WithReplay appends the replay marker to an id derived from a replayed
 // message (a result or outcome id); with no marker it returns id unchanged.
 func WithReplay(id, marker string) string {
@@ -137,7 +156,11 @@ func (p *Publisher) PublishEvent(ctx context.Context, e *eventsv1.Event) (Publis
 }
 
 // PublishResult publishes the result of running flow r.Flow on an event to
-// greentic.events.{env}.{tenant}.{type}.result, once per (event, flow).
+// greentic.events.{env}.{tenant}.{type}.result, once per (event, flow) with
+// Nats-Msg-Id ResultMsgID. The result of a replayed event (r.Replay set to
+// the replay marker) has the id WithReplay(ResultMsgID(...), r.Replay): it
+// is stored although the attempt that failed stored a result for the same
+// event and flow, and once per replay.
 func (p *Publisher) PublishResult(ctx context.Context, r *eventsv1.FlowResult) (Published, error) {
 	subject, err := ResultSubject(p.topo.Env, r.Tenant, r.EventType)
 	if err != nil {
@@ -151,6 +174,13 @@ func (p *Publisher) PublishResult(ctx context.Context, r *eventsv1.FlowResult) (
 	if r.Flow == "" {
 		return Published{}, fmt.Errorf("publish result of event %s: flow is required", r.EventId)
 	}
+	msgID := ResultMsgID(r.Tenant, r.Flow, r.EventId)
+	if r.Replay != "" {
+		if err := ValidateReplayMarker(r.Replay); err != nil {
+			return Published{}, fmt.Errorf("publish result of event %s: %w", r.EventId, err)
+		}
+		msgID = WithReplay(msgID, r.Replay)
+	}
 	r.Env = p.topo.Env
 	data, err := proto.Marshal(r)
 	if err != nil {
@@ -161,7 +191,7 @@ func (p *Publisher) PublishResult(ctx context.Context, r *eventsv1.FlowResult) (
 	if event.ValidTraceparent(r.Traceparent) {
 		h[HeaderTraceparent] = []string{r.Traceparent}
 	}
-	return p.Publish(ctx, subject, ResultMsgID(r.Tenant, r.Flow, r.EventId), data, h)
+	return p.Publish(ctx, subject, msgID, data, h)
 }
 
 // Publish publishes data to subject with the given de-duplication id and

@@ -236,6 +236,54 @@ func TestPublishResult(t *testing.T) {
 	}
 }
 
+// The result of a replayed event is stored next to the failed attempt's
+// result, once per replay.
+func TestPublishResultOfAReplay(t *testing.T) {
+	b := newTestBus(t)
+	ctx := testCtx(t)
+	result := func(replay string) *eventsv1.FlowResult {
+		return &eventsv1.FlowResult{EventId: "evt-1", EventType: "order.created", Tenant: "acme", Flow: "handle_order", Replay: replay}
+	}
+	st, _ := b.js.Stream(ctx, b.topo.EventsStream())
+	for _, tc := range []struct {
+		replay    string
+		duplicate bool
+		msgID     string
+	}{
+		{"", false, "acme/handle_order/evt-1"},
+		{"dlq-7", false, "acme/handle_order/evt-1/replay/dlq-7"},
+		{"dlq-7", true, ""},
+		{"dlq-9", false, "acme/handle_order/evt-1/replay/dlq-9"},
+	} {
+		p, err := b.pub.PublishResult(ctx, result(tc.replay))
+		if err != nil || p.Duplicate != tc.duplicate {
+			t.Fatalf("result with replay %q = %+v, %v; want duplicate=%v", tc.replay, p, err, tc.duplicate)
+		}
+		if tc.duplicate {
+			continue
+		}
+		m, err := st.GetMsg(ctx, p.Sequence)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored eventsv1.FlowResult
+		if err := proto.Unmarshal(m.Data, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Header.Get(HeaderMsgID); got != tc.msgID || stored.Replay != tc.replay {
+			t.Errorf("stored with id %q and replay %q, want %q and %q", got, stored.Replay, tc.msgID, tc.replay)
+		}
+	}
+	for _, bad := range []string{"dlq 7", strings.Repeat("x", 65)} {
+		if _, err := b.pub.PublishResult(ctx, result(bad)); err == nil || !strings.Contains(err.Error(), "replay marker") {
+			t.Errorf("replay %q: %v, want an error naming the replay marker", bad, err)
+		}
+	}
+	if n := b.streamMsgs(t, b.topo.EventsStream()); n != 3 {
+		t.Fatalf("stream holds %d messages, want 3", n)
+	}
+}
+
 func TestPublishResultRejectsInvalid(t *testing.T) {
 	tests := []struct {
 		name string

@@ -17,4 +17,14 @@
 // decides (dead-letter it as outcome_unknown, the default, or send again).
 // The claim is a revision-checked write, so two replicas handed the same
 // command never both send it.
+//
+// A dead letter replayed through the admin API carries its replay marker
+// (bus.HeaderReplay). A replay of a command whose record is failed (which
+// includes a dead-lettered outcome_unknown) claims it again, recording the
+// marker, and sends it with a fresh count of attempts; its failed event, if
+// it fails again, has the id {command id}:failed/replay/{marker}, and its
+// dead letter is a new one. A sent record answers a replay like any
+// redelivery (the sent event again, no second send), and a failed record
+// that carries the delivery's own marker answers it too, so a replay that
+// fails again does not loop.
 package sender

@@ -72,7 +72,14 @@ func (s *Sender[C]) handle(ctx context.Context, d bus.Delivery) error {
 		s.metrics.outcome(s.ch.Name, "", "malformed")
 		return bus.Permanent(fmt.Errorf("%s command %s names tenant %q but was published on %s", s.ch.Name, cmd.GetId(), t, d.Subject))
 	}
-	c := &call[C]{s: s, cmd: cmd, tenant: subj.Tenant, key: RecordKey(s.ch.Name, subj.Tenant, cmd.GetId())}
+	replay := d.Header.Get(bus.HeaderReplay)
+	if replay != "" {
+		if err := bus.ValidateReplayMarker(replay); err != nil {
+			s.metrics.outcome(s.ch.Name, "", "malformed")
+			return bus.Permanent(fmt.Errorf("%s command %s: %w", s.ch.Name, cmd.GetId(), err))
+		}
+	}
+	c := &call[C]{s: s, cmd: cmd, tenant: subj.Tenant, key: RecordKey(s.ch.Name, subj.Tenant, cmd.GetId()), replay: replay}
 	return c.run(ctx)
 }
 
@@ -82,6 +89,7 @@ type call[C Command] struct {
 	cmd    C
 	tenant string
 	key    string
+	replay string // the delivery's replay marker, if it was replayed from the dead-letter stream
 	rec    Record
 	rev    uint64
 }
@@ -99,11 +107,22 @@ func (c *call[C]) run(ctx context.Context) error {
 		s.metrics.outcome(s.ch.Name, c.rec.Provider, "duplicate")
 		return c.publishOutcome(ctx)
 	case StateFailed:
-		s.metrics.outcome(s.ch.Name, c.rec.Provider, "duplicate")
-		if err := c.publishOutcome(ctx); err != nil {
-			return err
+		if c.replay == "" || c.replay == c.rec.Replay {
+			// A redelivery, or a redelivery of the replay that failed
+			// again: the record answers it.
+			s.metrics.outcome(s.ch.Name, c.rec.Provider, "duplicate")
+			if err := c.publishOutcome(ctx); err != nil {
+				return err
+			}
+			return bus.Permanent(errors.New(c.rec.Reason + ": " + c.rec.Error))
 		}
-		return bus.Permanent(errors.New(c.rec.Reason + ": " + c.rec.Error))
+		// A dead letter replayed by an operator: the command is tried
+		// again, with attempts of its own. The record changes only through
+		// the revision-checked claim (or failure) below, so of two replicas
+		// handed the replay one sends.
+		s.log.Info("replayed command tried again", "tenant", c.tenant, "command_id", c.cmd.GetId(), "replay", c.replay,
+			"previous_reason", c.rec.Reason, "previous_replay", c.rec.Replay)
+		c.rec = Record{Tenant: c.rec.Tenant, ID: c.rec.ID, Replay: c.replay}
 	case StateSending:
 		if age := s.now().Sub(c.rec.StartedAt); age < s.cfg.lease() {
 			// An attempt may still be running on another replica.
@@ -248,7 +267,10 @@ func (c *call[C]) record(ctx context.Context, rec Record) error {
 
 // publishOutcome publishes the event of the recorded outcome:
 // {channel}.sent (or .captured) or {channel}.failed. Its id is derived from
-// the command's, so publishing it again stores nothing twice.
+// the command's, so publishing it again stores nothing twice. The failed
+// event of a replay carries the replay marker in its id, or it would be
+// dropped as a duplicate of the failed event of the attempt replayed; a
+// command is sent once, so its sent event needs no marker.
 func (c *call[C]) publishOutcome(ctx context.Context) error {
 	s := c.s
 	rec := c.rec
@@ -278,6 +300,9 @@ func (c *call[C]) publishOutcome(ctx context.Context) error {
 		payload["reason"] = rec.Reason
 		payload["error"] = rec.Error
 	}
+	if rec.Replay != "" {
+		payload["replay"] = rec.Replay
+	}
 	if s.ch.Summary != nil {
 		for k, v := range s.ch.Summary(c.cmd) {
 			payload[k] = v
@@ -298,7 +323,7 @@ func (c *call[C]) publishOutcome(ctx context.Context) error {
 		md[event.MetaProviderMessageID] = rec.ProviderID
 	}
 	ev := &eventsv1.Event{
-		Id:          outcomeID(c.cmd.GetId(), kind),
+		Id:          outcomeID(c.cmd.GetId(), kind, rec.Replay),
 		EventType:   s.ch.Name + "." + kind,
 		Source:      "greentic/" + s.ch.Name + "-sender",
 		Timestamp:   rec.UpdatedAt.UnixMilli(),
@@ -316,14 +341,18 @@ func (c *call[C]) publishOutcome(ctx context.Context) error {
 }
 
 // outcomeID is {command id}:{kind}, or a digest of it when that is too
-// long for an event id.
-func outcomeID(id, kind string) string {
-	s := id + ":" + kind
+// long for an event id; a failed event of a replay is followed by
+// /replay/{marker}.
+func outcomeID(id, kind, replay string) string {
+	if kind != "failed" {
+		replay = ""
+	}
+	s := bus.WithReplay(id+":"+kind, replay)
 	if event.ValidateID(s) == nil {
 		return s
 	}
 	sum := sha256.Sum256([]byte(id))
-	return "cmd-" + hex.EncodeToString(sum[:16]) + ":" + kind
+	return bus.WithReplay("cmd-"+hex.EncodeToString(sum[:16])+":"+kind, replay)
 }
 
 func mustProtoJSON(m proto.Message) []byte {

@@ -42,6 +42,10 @@ type Record struct {
 	Error      string    `json:"error,omitempty"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at"`
+	// Replay is the replay marker of the dead letter whose replay claimed
+	// the command again after it had failed; the attempts, the outcome and
+	// the failed event since are that replay's.
+	Replay string `json:"replay,omitempty"`
 }
 
 // RecordKey is the key of a command in the sends bucket:

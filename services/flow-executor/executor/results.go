@@ -34,12 +34,18 @@ type resultPayload struct {
 	Error      string          `json:"error,omitempty"`
 	StartedAt  int64           `json:"started_at"`
 	FinishedAt int64           `json:"finished_at"`
+	Replay     string          `json:"replay,omitempty"`
 }
 
 // resultEvent turns a flow result on subj into the event flows see:
 // type {event type}.result, id {event id}:{flow}, payload the result as
 // JSON. It returns a nil event for a chain longer than MaxResultHops, and
 // the producing flow, which the result must not run again.
+//
+// The result of a replayed event is another event than the failed
+// attempt's result: its id carries the replay marker
+// ({event id}:{flow}/replay/{marker}), so the flows it triggers publish
+// their results and effects anew.
 func (x *executor) resultEvent(subj bus.Subject, d bus.Delivery) (*eventsv1.Event, string, error) {
 	typ := subj.Type + "." + bus.ResultSuffix
 	_, hops := bus.SplitResultType(typ)
@@ -55,6 +61,11 @@ func (x *executor) resultEvent(subj bus.Subject, d bus.Delivery) (*eventsv1.Even
 	if r.Tenant != subj.Tenant || r.EventType != subj.Type || r.Flow == "" {
 		return nil, "", bus.Permanent(fmt.Errorf("result of event %s names tenant %q type %q flow %q but was published on %s", r.EventId, r.Tenant, r.EventType, r.Flow, d.Subject))
 	}
+	if r.Replay != "" {
+		if err := bus.ValidateReplayMarker(r.Replay); err != nil {
+			return nil, "", bus.Permanent(fmt.Errorf("result of event %s: %w", r.EventId, err))
+		}
+	}
 	status := "ok"
 	if r.Status != eventsv1.FlowStatus_FLOW_STATUS_OK {
 		status = "error"
@@ -65,13 +76,13 @@ func (x *executor) resultEvent(subj bus.Subject, d bus.Delivery) (*eventsv1.Even
 	}
 	payload, err := json.Marshal(resultPayload{
 		EventID: r.EventId, EventType: r.EventType, Flow: r.Flow, Trigger: r.Trigger, Status: status,
-		Output: output, Error: r.Error, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		Output: output, Error: r.Error, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Replay: r.Replay,
 	})
 	if err != nil {
 		return nil, "", bus.Permanent(fmt.Errorf("result of event %s: %w", r.EventId, err))
 	}
 	return &eventsv1.Event{
-		Id:          r.EventId + ":" + r.Flow,
+		Id:          bus.WithReplay(r.EventId+":"+r.Flow, r.Replay),
 		EventType:   typ,
 		Source:      resultSource + "/" + r.Flow,
 		Timestamp:   r.FinishedAt,

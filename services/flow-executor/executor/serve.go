@@ -115,10 +115,22 @@ type executor struct {
 // publishes their results. It is safe to run again on a redelivered event:
 // results and effects are published with ids per (event, flow[, node]), so
 // a rerun within the stream's duplicate window stores nothing twice.
+//
+// A delivery replayed from the dead-letter stream (header Greentic-Replay)
+// publishes its results with the replay marker in their ids, or they would
+// be dropped as duplicates of the failed attempt's error results. Its
+// effects keep their ids: what the failed attempt published is not
+// published again.
 func (x *executor) handle(ctx context.Context, d bus.Delivery) error {
 	subj, err := bus.ParseSubject(d.Subject)
 	if err != nil {
 		return bus.Permanent(err)
+	}
+	replay := d.Header.Get(bus.HeaderReplay)
+	if replay != "" {
+		if err := bus.ValidateReplayMarker(replay); err != nil {
+			return bus.Permanent(fmt.Errorf("message on %s: %w", d.Subject, err))
+		}
 	}
 	var ev *eventsv1.Event
 	var f filter
@@ -164,6 +176,7 @@ func (x *executor) handle(ctx context.Context, d bus.Delivery) error {
 		if x.cfg.afterRun != nil {
 			x.cfg.afterRun()
 		}
+		res.Replay = replay
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := x.pub.PublishResult(pctx, res)
 		cancel()

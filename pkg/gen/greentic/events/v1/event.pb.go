@@ -208,12 +208,17 @@ type FlowResult struct {
 	Trigger string     `protobuf:"bytes,6,opt,name=trigger,proto3" json:"trigger,omitempty"`
 	Status  FlowStatus `protobuf:"varint,7,opt,name=status,proto3,enum=greentic.events.v1.FlowStatus" json:"status,omitempty"`
 	// JSON output set by the respond node (or the last node's output).
-	Output        []byte       `protobuf:"bytes,8,opt,name=output,proto3" json:"output,omitempty"`
-	Error         string       `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
-	Trace         []*NodeTrace `protobuf:"bytes,10,rep,name=trace,proto3" json:"trace,omitempty"`
-	StartedAt     int64        `protobuf:"varint,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	FinishedAt    int64        `protobuf:"varint,12,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
-	Traceparent   string       `protobuf:"bytes,13,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	Output      []byte       `protobuf:"bytes,8,opt,name=output,proto3" json:"output,omitempty"`
+	Error       string       `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	Trace       []*NodeTrace `protobuf:"bytes,10,rep,name=trace,proto3" json:"trace,omitempty"`
+	StartedAt   int64        `protobuf:"varint,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt  int64        `protobuf:"varint,12,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Traceparent string       `protobuf:"bytes,13,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// The replay marker (header Greentic-Replay, "dlq-{sequence}") of the
+	// delivery the flow ran on, when it was republished from the dead-letter
+	// stream. The result's Nats-Msg-Id carries it too, so a replay's result
+	// is stored next to the result of the attempt that failed.
+	Replay        string `protobuf:"bytes,14,opt,name=replay,proto3" json:"replay,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -339,6 +344,13 @@ func (x *FlowResult) GetTraceparent() string {
 	return ""
 }
 
+func (x *FlowResult) GetReplay() string {
+	if x != nil {
+		return x.Replay
+	}
+	return ""
+}
+
 // NodeTrace records one executed node of a flow run.
 type NodeTrace struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -445,7 +457,7 @@ const file_greentic_events_v1_event_proto_rawDesc = "" +
 	" \x01(\tR\vtraceparent\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb3\x03\n" +
 	"\n" +
 	"FlowResult\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1d\n" +
@@ -464,7 +476,8 @@ const file_greentic_events_v1_event_proto_rawDesc = "" +
 	"started_at\x18\v \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vfinished_at\x18\f \x01(\x03R\n" +
 	"finishedAt\x12 \n" +
-	"\vtraceparent\x18\r \x01(\tR\vtraceparent\"\xa4\x01\n" +
+	"\vtraceparent\x18\r \x01(\tR\vtraceparent\x12\x16\n" +
+	"\x06replay\x18\x0e \x01(\tR\x06replay\"\xa4\x01\n" +
 	"\tNodeTrace\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12'\n" +
