@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/greentic/events/pkg v0.0.0
+	github.com/greentic/events/services/admin-api v0.0.0
 	github.com/greentic/events/services/email-sender v0.0.0
 	github.com/greentic/events/services/flow-executor v0.0.0
 	github.com/greentic/events/services/ingress-webhook v0.0.0
@@ -42,12 +43,17 @@ require (
 	github.com/twilio/twilio-go v1.31.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+	google.golang.org/grpc v1.85.0 // indirect
 )
 
 replace (
 	github.com/greentic/events/pkg => ../../pkg
+	github.com/greentic/events/services/admin-api => ../admin-api
 	github.com/greentic/events/services/email-sender => ../email-sender
 	github.com/greentic/events/services/flow-executor => ../flow-executor
 	github.com/greentic/events/services/ingress-webhook => ../ingress-webhook

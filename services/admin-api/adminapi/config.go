@@ -5,10 +5,15 @@
 package adminapi
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/greentic/events/pkg/service"
@@ -38,6 +43,10 @@ type Config struct {
 	Listener net.Listener
 	// ParsedTokens, when set, is used instead of Tokens and TokensFile.
 	ParsedTokens *Tokens
+	// GeneratedTokenFile, when set and no token is configured, holds an
+	// operator token generated on first start and reused after (standalone:
+	// greenticctl reads it from there).
+	GeneratedTokenFile string
 }
 
 // RegisterFlags defines the admin API's flags; grpcAddr is the default
@@ -60,7 +69,7 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if c.ParsedTokens == nil && c.Tokens == "" && c.TokensFile == "" {
+	if !c.hasTokens() && c.GeneratedTokenFile == "" {
 		return fmt.Errorf("no bearer tokens: set %s or %s (every call needs a token)", service.EnvName("admin-tokens"), service.EnvName("admin-tokens-file"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -78,10 +87,22 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// LoadTokens parses the configured tokens.
+func (c Config) hasTokens() bool {
+	return c.ParsedTokens != nil || c.Tokens != "" || c.TokensFile != ""
+}
+
+// LoadTokens parses the configured tokens, or reads (or generates) the
+// operator token of GeneratedTokenFile when none is configured.
 func (c Config) LoadTokens() (*Tokens, error) {
 	if c.ParsedTokens != nil {
 		return c.ParsedTokens, nil
+	}
+	if !c.hasTokens() && c.GeneratedTokenFile != "" {
+		tok, err := generatedToken(c.GeneratedTokenFile)
+		if err != nil {
+			return nil, err
+		}
+		return ParseTokens("standalone@operator=" + tok)
 	}
 	spec := c.Tokens
 	if c.TokensFile != "" {
@@ -96,4 +117,41 @@ func (c Config) LoadTokens() (*Tokens, error) {
 		return nil, errors.New("admin tokens: " + err.Error())
 	}
 	return ts, nil
+}
+
+// generatedToken reads the operator token kept in path, creating it (mode
+// 0600) with 32 random bytes the first time.
+func generatedToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < MinTokenLength {
+			return "", fmt.Errorf("admin token file %s: shorter than %d characters; delete it to generate a new one", path, MinTokenLength)
+		}
+		return tok, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("admin token file: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("admin token file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return generatedToken(path) // another process wrote it first
+		}
+		return "", fmt.Errorf("admin token file: %w", err)
+	}
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		_ = f.Close()
+		return "", fmt.Errorf("admin token file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("admin token file: %w", err)
+	}
+	return tok, nil
 }

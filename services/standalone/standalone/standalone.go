@@ -23,6 +23,7 @@ import (
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
+	"github.com/greentic/events/services/admin-api/adminapi"
 	"github.com/greentic/events/services/email-sender/emailsender"
 	"github.com/greentic/events/services/flow-executor/executor"
 	"github.com/greentic/events/services/ingress-webhook/ingress"
@@ -48,6 +49,7 @@ type Config struct {
 	Timer    timer.Config
 	Email    emailsender.Config
 	SMS      smssender.Config
+	Admin    adminapi.Config
 
 	// OpsListener, when set, is used instead of OpsAddr (tests).
 	OpsListener net.Listener
@@ -60,6 +62,10 @@ type Endpoints struct {
 	NATSURL string
 	Ingress string
 	Ops     string
+	Admin   string
+	// AdminTokenFile holds the generated operator token when no admin
+	// token is configured.
+	AdminTokenFile string
 }
 
 // RegisterFlags defines the flags of standalone, including those of the
@@ -79,7 +85,16 @@ func (c *Config) RegisterFlags(f *service.Flags) {
 	// captured (logged and published as events), never sent.
 	c.Email.RegisterFlags(f, emailsender.ProviderAuto)
 	c.SMS.RegisterFlags(f, smssender.ProviderAuto)
+	c.Admin.RegisterFlags(f, "127.0.0.1:9090")
 	_ = f.SetDefault("http-addr", "127.0.0.1:8080")
+}
+
+// adminConfig is the admin API's configuration: without a configured
+// token, an operator token is generated into the data directory.
+func (c Config) adminConfig() adminapi.Config {
+	a := c.Admin
+	a.GeneratedTokenFile = filepath.Join(c.DataDir, "admin-token")
+	return a
 }
 
 // Validate names the first unusable setting.
@@ -116,7 +131,10 @@ func (c Config) Validate() error {
 	if err := c.Email.Validate(); err != nil {
 		return err
 	}
-	return c.SMS.Validate()
+	if err := c.SMS.Validate(); err != nil {
+		return err
+	}
+	return c.adminConfig().Validate()
 }
 
 // Run starts the embedded bus and every service, and runs until ctx ends.
@@ -170,6 +188,14 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	ingCfg := cfg.Ingress
 	ingCfg.Listener = ingLn
+	adminCfg := cfg.adminConfig()
+	if adminCfg.Listener == nil {
+		if adminCfg.Listener, err = net.Listen("tcp", adminCfg.GRPCAddr); err != nil {
+			_ = opsLn.Close()
+			_ = ingLn.Close()
+			return fmt.Errorf("listen on %s (%s): %w", adminCfg.GRPCAddr, service.EnvName("admin-grpc-addr"), err)
+		}
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -180,8 +206,12 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	g.Go(func() error { return timer.Serve(gctx, rt, cfg.Timer) })
 	g.Go(func() error { return emailsender.Serve(gctx, rt, cfg.Email) })
 	g.Go(func() error { return smssender.Serve(gctx, rt, cfg.SMS) })
-	ep := Endpoints{NATSURL: srv.ClientURL(), Ingress: ingLn.Addr().String(), Ops: opsLn.Addr().String()}
-	log.Info("standalone started", "nats_url", ep.NATSURL, "ingress_addr", ep.Ingress, "ops_addr", ep.Ops, "data_dir", cfg.DataDir)
+	g.Go(func() error { return adminapi.Serve(gctx, rt, adminCfg) })
+	ep := Endpoints{NATSURL: srv.ClientURL(), Ingress: ingLn.Addr().String(), Ops: opsLn.Addr().String(), Admin: adminCfg.Listener.Addr().String()}
+	if adminCfg.Tokens == "" && adminCfg.TokensFile == "" && adminCfg.ParsedTokens == nil {
+		ep.AdminTokenFile = adminCfg.GeneratedTokenFile
+	}
+	log.Info("standalone started", "nats_url", ep.NATSURL, "ingress_addr", ep.Ingress, "ops_addr", ep.Ops, "admin_addr", ep.Admin, "admin_token_file", ep.AdminTokenFile, "data_dir", cfg.DataDir)
 	if cfg.Started != nil {
 		cfg.Started(ep)
 	}

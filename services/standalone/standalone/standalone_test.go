@@ -52,7 +52,7 @@ func startWith(t *testing.T, dataDir string, configure func(*Config)) (*running,
 	cfg.NATSAddr = "127.0.0.1:0"
 	cfg.Bundle = "../../../examples/bundle.yaml"
 	cfg.LogLevel = "error"
-	for _, ln := range []*net.Listener{&cfg.OpsListener, &cfg.Ingress.Listener} {
+	for _, ln := range []*net.Listener{&cfg.OpsListener, &cfg.Ingress.Listener, &cfg.Admin.Listener} {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
