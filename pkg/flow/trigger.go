@@ -132,6 +132,15 @@ func (p *Program) OnResults() bool {
 	return false
 }
 
+// Triggers returns every trigger of the flow in document order.
+func (p *Program) Triggers() []Trigger {
+	out := make([]Trigger, len(p.triggers))
+	for i, t := range p.triggers {
+		out[i] = t.Trigger
+	}
+	return out
+}
+
 // Timers returns the flow's timer triggers in document order.
 func (p *Program) Timers() []Trigger {
 	var out []Trigger

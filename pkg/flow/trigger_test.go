@@ -39,6 +39,9 @@ triggers:
 	if got := p.Timers(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Timers() = %+v\nwant %+v", got, want)
 	}
+	if got := p.Triggers(); len(got) != 3 || got[0].Type != TriggerEvent || got[0].EventType != "order.created" || !reflect.DeepEqual(got[1:], want) {
+		t.Errorf("Triggers() = %+v", got)
+	}
 	if tr, ok := p.MatchTimer(2); !ok || tr.Target != "daily" || tr.EventType != "report.tick" {
 		t.Errorf("MatchTimer(2) = %+v, %v", tr, ok)
 	}

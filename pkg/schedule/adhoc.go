@@ -44,7 +44,22 @@ type Schedule struct {
 	Paused    bool            `json:"paused,omitempty"`
 }
 
-// Validate names the first unusable field.
+// FieldError is a schedule setting that cannot be used: its text is
+// "schedule NAME: FIELD: REASON". Field is the JSON name of the setting
+// (cron, at, timezone, payload, missed), so an API can point at it.
+// Unusable tenant, name and event_type tokens are *bus.TokenError instead.
+type FieldError struct {
+	Schedule string
+	Field    string
+	Reason   string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("schedule %s: %s: %s", e.Schedule, e.Field, e.Reason)
+}
+
+// Validate names the first unusable field: a *bus.TokenError for the
+// tenant, the name and the event type, a *FieldError for the others.
 func (s Schedule) Validate() error {
 	if err := bus.ValidateTenant(s.Tenant); err != nil {
 		return err
@@ -54,20 +69,19 @@ func (s Schedule) Validate() error {
 	}
 	switch {
 	case s.Cron == "" && s.At == "":
-		return fmt.Errorf("schedule %s: one of cron and at is required", s.Name)
+		return &FieldError{s.Name, "cron", "one of cron and at is required"}
 	case s.Cron != "" && s.At != "":
-		return fmt.Errorf("schedule %s: cron and at are exclusive", s.Name)
-	case s.Cron != "":
+		return &FieldError{s.Name, "at", "cron and at are exclusive: set one of them"}
+	}
+	if _, err := Location(s.Timezone); err != nil {
+		return &FieldError{s.Name, "timezone", err.Error()}
+	}
+	if s.Cron != "" {
 		if _, err := ParseCron(s.Cron, s.Timezone); err != nil {
-			return fmt.Errorf("schedule %s: cron: %w", s.Name, err)
+			return &FieldError{s.Name, "cron", err.Error()}
 		}
-	default:
-		if _, err := s.AtTime(); err != nil {
-			return err
-		}
-		if _, err := Location(s.Timezone); err != nil {
-			return fmt.Errorf("schedule %s: timezone: %w", s.Name, err)
-		}
+	} else if _, err := s.AtTime(); err != nil {
+		return err
 	}
 	if s.EventType != "" {
 		if err := bus.ValidateEventType(s.EventType); err != nil {
@@ -75,19 +89,19 @@ func (s Schedule) Validate() error {
 		}
 	}
 	if len(s.Payload) > 0 && !json.Valid(s.Payload) {
-		return fmt.Errorf("schedule %s: payload: not valid JSON", s.Name)
+		return &FieldError{s.Name, "payload", "not valid JSON"}
 	}
 	if !ValidMissed(s.Missed) {
-		return fmt.Errorf("schedule %s: missed: unknown policy %q (allowed: %s, %s, %s)", s.Name, s.Missed, MissedSkip, MissedFireOnce, MissedFireAll)
+		return &FieldError{s.Name, "missed", fmt.Sprintf("unknown policy %q (allowed: %s, %s, %s)", s.Missed, MissedSkip, MissedFireOnce, MissedFireAll)}
 	}
 	return nil
 }
 
-// AtTime parses At (RFC 3339, with its offset).
+// AtTime parses At (RFC 3339, with its offset); the error is a *FieldError.
 func (s Schedule) AtTime() (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s.At)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("schedule %s: at: %q is not an RFC 3339 time such as 2026-12-01T09:00:00+01:00", s.Name, s.At)
+		return time.Time{}, &FieldError{s.Name, "at", fmt.Sprintf("%q is not an RFC 3339 time such as 2026-12-01T09:00:00+01:00", s.At)}
 	}
 	return t, nil
 }

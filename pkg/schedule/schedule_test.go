@@ -1,9 +1,12 @@
 package schedule
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/greentic/events/pkg/bus"
 )
 
 func TestParseCron(t *testing.T) {
@@ -109,5 +112,30 @@ func TestScheduleValidate(t *testing.T) {
 		if err := b.s.Validate(); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%+v: %v, want an error naming %q", b.s, err, b.want)
 		}
+	}
+}
+
+func TestScheduleValidateNamesTheField(t *testing.T) {
+	tests := []struct {
+		s     Schedule
+		field string
+	}{
+		{Schedule{Tenant: "acme", Name: "n"}, "cron"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "@daily", At: "2026-12-01T09:00:00Z"}, "at"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "0 25 * * *"}, "cron"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "@daily", Timezone: "Mars/Olympus"}, "timezone"},
+		{Schedule{Tenant: "acme", Name: "n", At: "tomorrow"}, "at"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "@daily", Payload: []byte(`{`)}, "payload"},
+		{Schedule{Tenant: "acme", Name: "n", Cron: "@daily", Missed: "sometimes"}, "missed"},
+	}
+	for _, tc := range tests {
+		var fe *FieldError
+		if err := tc.s.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("%+v: %v, want a FieldError of %s", tc.s, err, tc.field)
+		}
+	}
+	var te *bus.TokenError
+	if err := (Schedule{Tenant: "acme", Name: "n", Cron: "@daily", EventType: "a.>"}).Validate(); !errors.As(err, &te) || te.Field != "event_type" {
+		t.Errorf("event type: %v, want a TokenError of event_type", err)
 	}
 }

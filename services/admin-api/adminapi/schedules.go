@@ -1,8 +1,275 @@
 package adminapi
 
-import adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/greentic/events/pkg/bus"
+	adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
+	"github.com/greentic/events/pkg/schedule"
+	"github.com/greentic/events/pkg/tenant/tenantkv"
+)
+
+// maxSchedulePayload bounds the payload of a schedule's ticks.
+const maxSchedulePayload = 64 << 10
 
 type scheduleServer struct {
 	adminv1.UnimplementedScheduleServiceServer
 	*Server
 }
+
+// CreateSchedule stores a new schedule; AlreadyExists if the name is taken.
+func (s *scheduleServer) CreateSchedule(ctx context.Context, req *adminv1.CreateScheduleRequest) (*adminv1.CreateScheduleResponse, error) {
+	sc, value, err := s.checkSchedule(ctx, req.GetSchedule())
+	if err != nil {
+		return nil, err
+	}
+	rev, err := s.store.Create(ctx, bus.BucketSchedules, sc.Key(), value)
+	if err != nil {
+		return nil, storeErr(scheduleWhat(sc.Tenant, sc.Name), err)
+	}
+	s.log.Info("schedule created", "tenant", sc.Tenant, "schedule", sc.Name, "revision", rev, "by", principal(ctx).Name)
+	return &adminv1.CreateScheduleResponse{Schedule: scheduleOut(sc, rev, s.now())}, nil
+}
+
+// PutSchedule creates or replaces a schedule; with schedule.revision only
+// over that revision.
+func (s *scheduleServer) PutSchedule(ctx context.Context, req *adminv1.PutScheduleRequest) (*adminv1.PutScheduleResponse, error) {
+	sc, value, err := s.checkSchedule(ctx, req.GetSchedule())
+	if err != nil {
+		return nil, err
+	}
+	e, err := putConfigEntry(ctx, s.store, bus.BucketSchedules, sc.Key(), value, req.GetSchedule().GetRevision(), s.now)
+	if err != nil {
+		return nil, storeErr(scheduleWhat(sc.Tenant, sc.Name), err)
+	}
+	s.log.Info("schedule stored", "tenant", sc.Tenant, "schedule", sc.Name, "revision", e.Revision, "by", principal(ctx).Name)
+	return &adminv1.PutScheduleResponse{Schedule: scheduleOut(sc, e.Revision, e.Created)}, nil
+}
+
+func (s *scheduleServer) GetSchedule(ctx context.Context, req *adminv1.GetScheduleRequest) (*adminv1.GetScheduleResponse, error) {
+	key, err := scheduleKey(ctx, req.GetTenant(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.store.Get(ctx, bus.BucketSchedules, key)
+	if err != nil {
+		return nil, storeErr(scheduleWhat(req.GetTenant(), req.GetName()), err)
+	}
+	out, err := scheduleOf(e)
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.GetScheduleResponse{Schedule: out}, nil
+}
+
+// ListSchedules lists the schedules of a tenant, or of every tenant for
+// an operator naming none.
+func (s *scheduleServer) ListSchedules(ctx context.Context, req *adminv1.ListSchedulesRequest) (*adminv1.ListSchedulesResponse, error) {
+	scope, err := scopeTenant(ctx, "tenant", req.GetTenant())
+	if err != nil {
+		return nil, err
+	}
+	prefix := ""
+	if scope != "" {
+		prefix = scope + "."
+	}
+	entries, err := s.store.List(ctx, bus.BucketSchedules, prefix)
+	if err != nil {
+		return nil, storeErr("schedules", err)
+	}
+	items, next, err := page(entries, func(e tenantkv.Entry) string { return e.Key }, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	res := &adminv1.ListSchedulesResponse{NextPageToken: next}
+	for _, e := range items {
+		out, err := scheduleOf(e)
+		if err != nil {
+			// A stored value the timer cannot read either: list the rest
+			// rather than hide them all behind it.
+			s.log.Error("stored schedule is not valid", "key", e.Key, "revision", e.Revision, "err", err)
+			continue
+		}
+		res.Schedules = append(res.Schedules, out)
+	}
+	return res, nil
+}
+
+// PauseSchedule stops a schedule's ticks until it is resumed; pausing a
+// paused schedule changes nothing.
+func (s *scheduleServer) PauseSchedule(ctx context.Context, req *adminv1.PauseScheduleRequest) (*adminv1.PauseScheduleResponse, error) {
+	out, err := s.setPaused(ctx, req.GetTenant(), req.GetName(), true)
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.PauseScheduleResponse{Schedule: out}, nil
+}
+
+// ResumeSchedule lets a paused schedule tick again; resuming a running
+// schedule changes nothing.
+func (s *scheduleServer) ResumeSchedule(ctx context.Context, req *adminv1.ResumeScheduleRequest) (*adminv1.ResumeScheduleResponse, error) {
+	out, err := s.setPaused(ctx, req.GetTenant(), req.GetName(), false)
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.ResumeScheduleResponse{Schedule: out}, nil
+}
+
+// DeleteSchedule removes a schedule; with a revision only if it is still at it.
+func (s *scheduleServer) DeleteSchedule(ctx context.Context, req *adminv1.DeleteScheduleRequest) (*adminv1.DeleteScheduleResponse, error) {
+	key, err := scheduleKey(ctx, req.GetTenant(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Delete(ctx, bus.BucketSchedules, key, req.GetRevision()); err != nil {
+		return nil, storeErr(scheduleWhat(req.GetTenant(), req.GetName()), err)
+	}
+	s.log.Info("schedule deleted", "tenant", req.GetTenant(), "schedule", req.GetName(), "by", principal(ctx).Name)
+	return &adminv1.DeleteScheduleResponse{}, nil
+}
+
+// setPaused updates the paused flag over the revision read, reading again
+// when someone else wrote in between.
+func (s *scheduleServer) setPaused(ctx context.Context, tenantID, name string, paused bool) (*adminv1.Schedule, error) {
+	key, err := scheduleKey(ctx, tenantID, name)
+	if err != nil {
+		return nil, err
+	}
+	what := scheduleWhat(tenantID, name)
+	for attempt := 0; ; attempt++ {
+		e, err := s.store.Get(ctx, bus.BucketSchedules, key)
+		if err != nil {
+			return nil, storeErr(what, err)
+		}
+		var sc schedule.Schedule
+		if err := json.Unmarshal(e.Value, &sc); err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "stored %s is not valid (%v): put it again", what, err)
+		}
+		if sc.Paused == paused {
+			return scheduleOut(sc, e.Revision, e.Created), nil
+		}
+		sc.Paused = paused
+		value, err := json.Marshal(sc)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "encode %s: %v", what, err)
+		}
+		rev, err := s.store.Update(ctx, bus.BucketSchedules, key, value, e.Revision)
+		if errors.Is(err, tenantkv.ErrConflict) && attempt < 4 {
+			continue
+		}
+		if err != nil {
+			return nil, storeErr(what, err)
+		}
+		s.log.Info("schedule paused or resumed", "tenant", tenantID, "schedule", name, "paused", paused, "revision", rev, "by", principal(ctx).Name)
+		return scheduleOut(sc, rev, s.now()), nil
+	}
+}
+
+// checkSchedule authorizes and validates the schedule of a create or put
+// and returns it with its stored form (the JSON of schedule.Schedule,
+// which the timer reads).
+func (s *scheduleServer) checkSchedule(ctx context.Context, in *adminv1.Schedule) (schedule.Schedule, []byte, error) {
+	if in == nil {
+		return schedule.Schedule{}, nil, required("schedule")
+	}
+	if err := authorize(ctx, "schedule.tenant", in.GetTenant()); err != nil {
+		return schedule.Schedule{}, nil, err
+	}
+	if err := ensureTenantStored(ctx, s.store, in.GetTenant()); err != nil {
+		return schedule.Schedule{}, nil, err
+	}
+	sc, err := scheduleIn(in)
+	if err != nil {
+		return schedule.Schedule{}, nil, err
+	}
+	if err := sc.Validate(); err != nil {
+		return schedule.Schedule{}, nil, scheduleInvalid(err)
+	}
+	value, err := json.Marshal(sc)
+	if err != nil {
+		return schedule.Schedule{}, nil, status.Errorf(codes.Internal, "encode schedule: %v", err)
+	}
+	return sc, value, nil
+}
+
+// scheduleIn converts the API's schedule to the stored one.
+func scheduleIn(in *adminv1.Schedule) (schedule.Schedule, error) {
+	sc := schedule.Schedule{
+		Tenant: in.GetTenant(), Name: in.GetName(), Cron: in.GetCron(), Timezone: in.GetTimezone(),
+		EventType: in.GetEventType(), Missed: in.GetMissed(), Paused: in.GetPaused(),
+	}
+	if in.GetAt() != nil {
+		if err := in.GetAt().CheckValid(); err != nil {
+			return sc, invalid("schedule.at", err.Error())
+		}
+		sc.At = in.GetAt().AsTime().UTC().Format(time.RFC3339Nano)
+	}
+	if p := in.GetPayload(); len(p) > 0 {
+		if len(p) > maxSchedulePayload {
+			return sc, invalid("schedule.payload", fmt.Sprintf("%d bytes; at most %d are accepted", len(p), maxSchedulePayload))
+		}
+		if !json.Valid(p) {
+			return sc, invalid("schedule.payload", "not valid JSON")
+		}
+		sc.Payload = json.RawMessage(p)
+	}
+	return sc, nil
+}
+
+// scheduleOut converts a stored schedule to the API's.
+func scheduleOut(sc schedule.Schedule, rev uint64, updated time.Time) *adminv1.Schedule {
+	out := &adminv1.Schedule{
+		Tenant: sc.Tenant, Name: sc.Name, Cron: sc.Cron, Timezone: sc.Timezone, EventType: sc.EventType,
+		Payload: sc.Payload, Missed: sc.Missed, Paused: sc.Paused, Revision: rev, UpdateTime: timestamppb.New(updated),
+	}
+	if t, err := sc.AtTime(); sc.At != "" && err == nil {
+		out.At = timestamppb.New(t)
+	}
+	return out
+}
+
+// scheduleOf decodes a stored schedule.
+func scheduleOf(e tenantkv.Entry) (*adminv1.Schedule, error) {
+	var sc schedule.Schedule
+	if err := json.Unmarshal(e.Value, &sc); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "stored schedule %s is not valid (%v): put it again", e.Key, err)
+	}
+	return scheduleOut(sc, e.Revision, e.Created), nil
+}
+
+// scheduleInvalid names the field of a schedule validation error:
+// schedule.cron, schedule.at, schedule.timezone, schedule.payload,
+// schedule.missed (schedule.FieldError), schedule.tenant, schedule.name,
+// schedule.event_type (bus.TokenError).
+func scheduleInvalid(err error) error {
+	var fe *schedule.FieldError
+	if errors.As(err, &fe) {
+		return invalid("schedule."+fe.Field, fe.Reason)
+	}
+	return invalidErr("schedule", err)
+}
+
+// scheduleKey checks the tenant and name of a request and returns the
+// schedule's key.
+func scheduleKey(ctx context.Context, tenantID, name string) (string, error) {
+	if err := authorize(ctx, "tenant", tenantID); err != nil {
+		return "", err
+	}
+	if name == "" {
+		return "", required("name")
+	}
+	if err := bus.ValidateName("name", name); err != nil {
+		return "", invalid("name", err.Error())
+	}
+	return schedule.Schedule{Tenant: tenantID, Name: name}.Key(), nil
+}
+
+func scheduleWhat(tenantID, name string) string { return "schedule " + tenantID + "/" + name }

@@ -2198,7 +2198,9 @@ type TestFlowRequest struct {
 	// A stored flow by name, or yaml to test an unsaved document.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Yaml string `protobuf:"bytes,3,opt,name=yaml,proto3" json:"yaml,omitempty"`
-	// The sample event as JSON (the Event's JSON view).
+	// The sample event as JSON (the Event's JSON view). event_type is
+	// required; tenant and env are the request's; id, timestamp, source,
+	// traceparent and payload ({}) are filled in when missing.
 	EventJson     []byte `protobuf:"bytes,4,opt,name=event_json,json=eventJson,proto3" json:"event_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2320,7 +2322,8 @@ type Effect struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// email, sms, webhook, publish, http.
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	// The command or event as JSON.
+	// The command as protobuf JSON, a published event in the Event's JSON
+	// view, an http request as {method, url, headers, body}.
 	Json          []byte `protobuf:"bytes,2,opt,name=json,proto3" json:"json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2386,9 +2389,11 @@ type Schedule struct {
 	// JSON payload of each tick.
 	Payload []byte `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`
 	// skip, fire_once (default) or fire_all.
-	Missed        string `protobuf:"bytes,8,opt,name=missed,proto3" json:"missed,omitempty"`
-	Paused        bool   `protobuf:"varint,9,opt,name=paused,proto3" json:"paused,omitempty"`
-	Revision      uint64 `protobuf:"varint,10,opt,name=revision,proto3" json:"revision,omitempty"`
+	Missed   string `protobuf:"bytes,8,opt,name=missed,proto3" json:"missed,omitempty"`
+	Paused   bool   `protobuf:"varint,9,opt,name=paused,proto3" json:"paused,omitempty"`
+	Revision uint64 `protobuf:"varint,10,opt,name=revision,proto3" json:"revision,omitempty"`
+	// When the stored revision was written (output only).
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2493,6 +2498,13 @@ func (x *Schedule) GetRevision() uint64 {
 	return 0
 }
 
+func (x *Schedule) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 type CreateScheduleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
@@ -2581,6 +2593,190 @@ func (x *CreateScheduleResponse) GetSchedule() *Schedule {
 	return nil
 }
 
+type GetScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetScheduleRequest) Reset() {
+	*x = GetScheduleRequest{}
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetScheduleRequest) ProtoMessage() {}
+
+func (x *GetScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetScheduleRequest.ProtoReflect.Descriptor instead.
+func (*GetScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetScheduleRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GetScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetScheduleResponse) Reset() {
+	*x = GetScheduleResponse{}
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetScheduleResponse) ProtoMessage() {}
+
+func (x *GetScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetScheduleResponse.ProtoReflect.Descriptor instead.
+func (*GetScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type PutScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutScheduleRequest) Reset() {
+	*x = PutScheduleRequest{}
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutScheduleRequest) ProtoMessage() {}
+
+func (x *PutScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutScheduleRequest.ProtoReflect.Descriptor instead.
+func (*PutScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *PutScheduleRequest) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+type PutScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutScheduleResponse) Reset() {
+	*x = PutScheduleResponse{}
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutScheduleResponse) ProtoMessage() {}
+
+func (x *PutScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutScheduleResponse.ProtoReflect.Descriptor instead.
+func (*PutScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *PutScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
 type ListSchedulesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
@@ -2592,7 +2788,7 @@ type ListSchedulesRequest struct {
 
 func (x *ListSchedulesRequest) Reset() {
 	*x = ListSchedulesRequest{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2800,7 @@ func (x *ListSchedulesRequest) String() string {
 func (*ListSchedulesRequest) ProtoMessage() {}
 
 func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2813,7 @@ func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListSchedulesRequest) GetTenant() string {
@@ -2651,7 +2847,7 @@ type ListSchedulesResponse struct {
 
 func (x *ListSchedulesResponse) Reset() {
 	*x = ListSchedulesResponse{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2859,7 @@ func (x *ListSchedulesResponse) String() string {
 func (*ListSchedulesResponse) ProtoMessage() {}
 
 func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +2872,7 @@ func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListSchedulesResponse) GetSchedules() []*Schedule {
@@ -2703,7 +2899,7 @@ type PauseScheduleRequest struct {
 
 func (x *PauseScheduleRequest) Reset() {
 	*x = PauseScheduleRequest{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2715,7 +2911,7 @@ func (x *PauseScheduleRequest) String() string {
 func (*PauseScheduleRequest) ProtoMessage() {}
 
 func (x *PauseScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2728,7 +2924,7 @@ func (x *PauseScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseScheduleRequest.ProtoReflect.Descriptor instead.
 func (*PauseScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PauseScheduleRequest) GetTenant() string {
@@ -2754,7 +2950,7 @@ type PauseScheduleResponse struct {
 
 func (x *PauseScheduleResponse) Reset() {
 	*x = PauseScheduleResponse{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2766,7 +2962,7 @@ func (x *PauseScheduleResponse) String() string {
 func (*PauseScheduleResponse) ProtoMessage() {}
 
 func (x *PauseScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2779,7 +2975,7 @@ func (x *PauseScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseScheduleResponse.ProtoReflect.Descriptor instead.
 func (*PauseScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PauseScheduleResponse) GetSchedule() *Schedule {
@@ -2799,7 +2995,7 @@ type ResumeScheduleRequest struct {
 
 func (x *ResumeScheduleRequest) Reset() {
 	*x = ResumeScheduleRequest{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +3007,7 @@ func (x *ResumeScheduleRequest) String() string {
 func (*ResumeScheduleRequest) ProtoMessage() {}
 
 func (x *ResumeScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +3020,7 @@ func (x *ResumeScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ResumeScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ResumeScheduleRequest) GetTenant() string {
@@ -2850,7 +3046,7 @@ type ResumeScheduleResponse struct {
 
 func (x *ResumeScheduleResponse) Reset() {
 	*x = ResumeScheduleResponse{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2862,7 +3058,7 @@ func (x *ResumeScheduleResponse) String() string {
 func (*ResumeScheduleResponse) ProtoMessage() {}
 
 func (x *ResumeScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2875,7 +3071,7 @@ func (x *ResumeScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ResumeScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ResumeScheduleResponse) GetSchedule() *Schedule {
@@ -2886,16 +3082,18 @@ func (x *ResumeScheduleResponse) GetSchedule() *Schedule {
 }
 
 type DeleteScheduleRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Non-zero: delete only if the schedule is still at this revision.
+	Revision      uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteScheduleRequest) Reset() {
 	*x = DeleteScheduleRequest{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2907,7 +3105,7 @@ func (x *DeleteScheduleRequest) String() string {
 func (*DeleteScheduleRequest) ProtoMessage() {}
 
 func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2920,7 +3118,7 @@ func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteScheduleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeleteScheduleRequest) GetTenant() string {
@@ -2937,6 +3135,13 @@ func (x *DeleteScheduleRequest) GetName() string {
 	return ""
 }
 
+func (x *DeleteScheduleRequest) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type DeleteScheduleResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2945,7 +3150,7 @@ type DeleteScheduleResponse struct {
 
 func (x *DeleteScheduleResponse) Reset() {
 	*x = DeleteScheduleResponse{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2957,7 +3162,7 @@ func (x *DeleteScheduleResponse) String() string {
 func (*DeleteScheduleResponse) ProtoMessage() {}
 
 func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[53]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2970,7 +3175,7 @@ func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteScheduleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 // DeadLetter is one message in the dead-letter stream.
@@ -2999,7 +3204,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3216,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[54]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3229,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeadLetter) GetSequence() uint64 {
@@ -3125,7 +3330,7 @@ type DeadLetterFilter struct {
 
 func (x *DeadLetterFilter) Reset() {
 	*x = DeadLetterFilter{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3137,7 +3342,7 @@ func (x *DeadLetterFilter) String() string {
 func (*DeadLetterFilter) ProtoMessage() {}
 
 func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[55]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3150,7 +3355,7 @@ func (x *DeadLetterFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetterFilter.ProtoReflect.Descriptor instead.
 func (*DeadLetterFilter) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DeadLetterFilter) GetTenant() string {
@@ -3199,7 +3404,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3211,7 +3416,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[56]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3224,7 +3429,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListDeadLettersRequest) GetFilter() *DeadLetterFilter {
@@ -3259,7 +3464,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3271,7 +3476,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[57]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3284,7 +3489,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
@@ -3312,7 +3517,7 @@ type GetDeadLetterRequest struct {
 
 func (x *GetDeadLetterRequest) Reset() {
 	*x = GetDeadLetterRequest{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3324,7 +3529,7 @@ func (x *GetDeadLetterRequest) String() string {
 func (*GetDeadLetterRequest) ProtoMessage() {}
 
 func (x *GetDeadLetterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[58]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3337,7 +3542,7 @@ func (x *GetDeadLetterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeadLetterRequest.ProtoReflect.Descriptor instead.
 func (*GetDeadLetterRequest) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetDeadLetterRequest) GetSequence() uint64 {
@@ -3363,7 +3568,7 @@ type GetDeadLetterResponse struct {
 
 func (x *GetDeadLetterResponse) Reset() {
 	*x = GetDeadLetterResponse{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +3580,7 @@ func (x *GetDeadLetterResponse) String() string {
 func (*GetDeadLetterResponse) ProtoMessage() {}
 
 func (x *GetDeadLetterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[59]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +3593,7 @@ func (x *GetDeadLetterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeadLetterResponse.ProtoReflect.Descriptor instead.
 func (*GetDeadLetterResponse) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GetDeadLetterResponse) GetDeadLetter() *DeadLetter {
@@ -3413,7 +3618,7 @@ type ReplayDeadLettersRequest struct {
 
 func (x *ReplayDeadLettersRequest) Reset() {
 	*x = ReplayDeadLettersRequest{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3425,7 +3630,7 @@ func (x *ReplayDeadLettersRequest) String() string {
 func (*ReplayDeadLettersRequest) ProtoMessage() {}
 
 func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[60]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3438,7 +3643,7 @@ func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ReplayDeadLettersRequest) GetSequence() uint64 {
@@ -3479,7 +3684,7 @@ type ReplayDeadLettersResponse struct {
 
 func (x *ReplayDeadLettersResponse) Reset() {
 	*x = ReplayDeadLettersResponse{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3491,7 +3696,7 @@ func (x *ReplayDeadLettersResponse) String() string {
 func (*ReplayDeadLettersResponse) ProtoMessage() {}
 
 func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[61]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3504,7 +3709,7 @@ func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReplayDeadLettersResponse) GetReplayed() int32 {
@@ -3531,7 +3736,7 @@ type PurgeDeadLettersRequest struct {
 
 func (x *PurgeDeadLettersRequest) Reset() {
 	*x = PurgeDeadLettersRequest{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3543,7 +3748,7 @@ func (x *PurgeDeadLettersRequest) String() string {
 func (*PurgeDeadLettersRequest) ProtoMessage() {}
 
 func (x *PurgeDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[62]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3556,7 +3761,7 @@ func (x *PurgeDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*PurgeDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *PurgeDeadLettersRequest) GetSequence() uint64 {
@@ -3582,7 +3787,7 @@ type PurgeDeadLettersResponse struct {
 
 func (x *PurgeDeadLettersResponse) Reset() {
 	*x = PurgeDeadLettersResponse{}
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3594,7 +3799,7 @@ func (x *PurgeDeadLettersResponse) String() string {
 func (*PurgeDeadLettersResponse) ProtoMessage() {}
 
 func (x *PurgeDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_greentic_admin_v1_admin_proto_msgTypes[63]
+	mi := &file_greentic_admin_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3607,7 +3812,7 @@ func (x *PurgeDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*PurgeDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_greentic_admin_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PurgeDeadLettersResponse) GetPurged() int32 {
@@ -3779,7 +3984,7 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"\aeffects\x18\x02 \x03(\v2\x19.greentic.admin.v1.EffectR\aeffects\"0\n" +
 	"\x06Effect\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
-	"\x04json\x18\x02 \x01(\fR\x04json\"\x97\x02\n" +
+	"\x04json\x18\x02 \x01(\fR\x04json\"\xd4\x02\n" +
 	"\bSchedule\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -3792,10 +3997,21 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"\x06missed\x18\b \x01(\tR\x06missed\x12\x16\n" +
 	"\x06paused\x18\t \x01(\bR\x06paused\x12\x1a\n" +
 	"\brevision\x18\n" +
-	" \x01(\x04R\brevision\"P\n" +
+	" \x01(\x04R\brevision\x12;\n" +
+	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"P\n" +
 	"\x15CreateScheduleRequest\x127\n" +
 	"\bschedule\x18\x01 \x01(\v2\x1b.greentic.admin.v1.ScheduleR\bschedule\"Q\n" +
 	"\x16CreateScheduleResponse\x127\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1b.greentic.admin.v1.ScheduleR\bschedule\"@\n" +
+	"\x12GetScheduleRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"N\n" +
+	"\x13GetScheduleResponse\x127\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1b.greentic.admin.v1.ScheduleR\bschedule\"M\n" +
+	"\x12PutScheduleRequest\x127\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1b.greentic.admin.v1.ScheduleR\bschedule\"N\n" +
+	"\x13PutScheduleResponse\x127\n" +
 	"\bschedule\x18\x01 \x01(\v2\x1b.greentic.admin.v1.ScheduleR\bschedule\"j\n" +
 	"\x14ListSchedulesRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1b\n" +
@@ -3814,10 +4030,11 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"Q\n" +
 	"\x16ResumeScheduleResponse\x127\n" +
-	"\bschedule\x18\x01 \x01(\v2\x1b.greentic.admin.v1.ScheduleR\bschedule\"C\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1b.greentic.admin.v1.ScheduleR\bschedule\"_\n" +
 	"\x15DeleteScheduleRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\x18\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"\x18\n" +
 	"\x16DeleteScheduleResponse\"\x98\x03\n" +
 	"\n" +
 	"DeadLetter\x12\x1a\n" +
@@ -3891,9 +4108,11 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"\tListFlows\x12#.greentic.admin.v1.ListFlowsRequest\x1a$.greentic.admin.v1.ListFlowsResponse\x12Y\n" +
 	"\n" +
 	"DeleteFlow\x12$.greentic.admin.v1.DeleteFlowRequest\x1a%.greentic.admin.v1.DeleteFlowResponse\x12S\n" +
-	"\bTestFlow\x12\".greentic.admin.v1.TestFlowRequest\x1a#.greentic.admin.v1.TestFlowResponse2\x8e\x04\n" +
+	"\bTestFlow\x12\".greentic.admin.v1.TestFlowRequest\x1a#.greentic.admin.v1.TestFlowResponse2\xca\x05\n" +
 	"\x0fScheduleService\x12e\n" +
-	"\x0eCreateSchedule\x12(.greentic.admin.v1.CreateScheduleRequest\x1a).greentic.admin.v1.CreateScheduleResponse\x12b\n" +
+	"\x0eCreateSchedule\x12(.greentic.admin.v1.CreateScheduleRequest\x1a).greentic.admin.v1.CreateScheduleResponse\x12\\\n" +
+	"\vGetSchedule\x12%.greentic.admin.v1.GetScheduleRequest\x1a&.greentic.admin.v1.GetScheduleResponse\x12\\\n" +
+	"\vPutSchedule\x12%.greentic.admin.v1.PutScheduleRequest\x1a&.greentic.admin.v1.PutScheduleResponse\x12b\n" +
 	"\rListSchedules\x12'.greentic.admin.v1.ListSchedulesRequest\x1a(.greentic.admin.v1.ListSchedulesResponse\x12b\n" +
 	"\rPauseSchedule\x12'.greentic.admin.v1.PauseScheduleRequest\x1a(.greentic.admin.v1.PauseScheduleResponse\x12e\n" +
 	"\x0eResumeSchedule\x12(.greentic.admin.v1.ResumeScheduleRequest\x1a).greentic.admin.v1.ResumeScheduleResponse\x12e\n" +
@@ -3916,7 +4135,7 @@ func file_greentic_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_greentic_admin_v1_admin_proto_rawDescData
 }
 
-var file_greentic_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_greentic_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_greentic_admin_v1_admin_proto_goTypes = []any{
 	(*Tenant)(nil),                     // 0: greentic.admin.v1.Tenant
 	(*RateLimit)(nil),                  // 1: greentic.admin.v1.RateLimit
@@ -3964,39 +4183,43 @@ var file_greentic_admin_v1_admin_proto_goTypes = []any{
 	(*Schedule)(nil),                   // 43: greentic.admin.v1.Schedule
 	(*CreateScheduleRequest)(nil),      // 44: greentic.admin.v1.CreateScheduleRequest
 	(*CreateScheduleResponse)(nil),     // 45: greentic.admin.v1.CreateScheduleResponse
-	(*ListSchedulesRequest)(nil),       // 46: greentic.admin.v1.ListSchedulesRequest
-	(*ListSchedulesResponse)(nil),      // 47: greentic.admin.v1.ListSchedulesResponse
-	(*PauseScheduleRequest)(nil),       // 48: greentic.admin.v1.PauseScheduleRequest
-	(*PauseScheduleResponse)(nil),      // 49: greentic.admin.v1.PauseScheduleResponse
-	(*ResumeScheduleRequest)(nil),      // 50: greentic.admin.v1.ResumeScheduleRequest
-	(*ResumeScheduleResponse)(nil),     // 51: greentic.admin.v1.ResumeScheduleResponse
-	(*DeleteScheduleRequest)(nil),      // 52: greentic.admin.v1.DeleteScheduleRequest
-	(*DeleteScheduleResponse)(nil),     // 53: greentic.admin.v1.DeleteScheduleResponse
-	(*DeadLetter)(nil),                 // 54: greentic.admin.v1.DeadLetter
-	(*DeadLetterFilter)(nil),           // 55: greentic.admin.v1.DeadLetterFilter
-	(*ListDeadLettersRequest)(nil),     // 56: greentic.admin.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),    // 57: greentic.admin.v1.ListDeadLettersResponse
-	(*GetDeadLetterRequest)(nil),       // 58: greentic.admin.v1.GetDeadLetterRequest
-	(*GetDeadLetterResponse)(nil),      // 59: greentic.admin.v1.GetDeadLetterResponse
-	(*ReplayDeadLettersRequest)(nil),   // 60: greentic.admin.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),  // 61: greentic.admin.v1.ReplayDeadLettersResponse
-	(*PurgeDeadLettersRequest)(nil),    // 62: greentic.admin.v1.PurgeDeadLettersRequest
-	(*PurgeDeadLettersResponse)(nil),   // 63: greentic.admin.v1.PurgeDeadLettersResponse
-	nil,                                // 64: greentic.admin.v1.Tenant.AccountsEntry
-	(*timestamppb.Timestamp)(nil),      // 65: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 66: google.protobuf.FieldMask
+	(*GetScheduleRequest)(nil),         // 46: greentic.admin.v1.GetScheduleRequest
+	(*GetScheduleResponse)(nil),        // 47: greentic.admin.v1.GetScheduleResponse
+	(*PutScheduleRequest)(nil),         // 48: greentic.admin.v1.PutScheduleRequest
+	(*PutScheduleResponse)(nil),        // 49: greentic.admin.v1.PutScheduleResponse
+	(*ListSchedulesRequest)(nil),       // 50: greentic.admin.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),      // 51: greentic.admin.v1.ListSchedulesResponse
+	(*PauseScheduleRequest)(nil),       // 52: greentic.admin.v1.PauseScheduleRequest
+	(*PauseScheduleResponse)(nil),      // 53: greentic.admin.v1.PauseScheduleResponse
+	(*ResumeScheduleRequest)(nil),      // 54: greentic.admin.v1.ResumeScheduleRequest
+	(*ResumeScheduleResponse)(nil),     // 55: greentic.admin.v1.ResumeScheduleResponse
+	(*DeleteScheduleRequest)(nil),      // 56: greentic.admin.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),     // 57: greentic.admin.v1.DeleteScheduleResponse
+	(*DeadLetter)(nil),                 // 58: greentic.admin.v1.DeadLetter
+	(*DeadLetterFilter)(nil),           // 59: greentic.admin.v1.DeadLetterFilter
+	(*ListDeadLettersRequest)(nil),     // 60: greentic.admin.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),    // 61: greentic.admin.v1.ListDeadLettersResponse
+	(*GetDeadLetterRequest)(nil),       // 62: greentic.admin.v1.GetDeadLetterRequest
+	(*GetDeadLetterResponse)(nil),      // 63: greentic.admin.v1.GetDeadLetterResponse
+	(*ReplayDeadLettersRequest)(nil),   // 64: greentic.admin.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),  // 65: greentic.admin.v1.ReplayDeadLettersResponse
+	(*PurgeDeadLettersRequest)(nil),    // 66: greentic.admin.v1.PurgeDeadLettersRequest
+	(*PurgeDeadLettersResponse)(nil),   // 67: greentic.admin.v1.PurgeDeadLettersResponse
+	nil,                                // 68: greentic.admin.v1.Tenant.AccountsEntry
+	(*timestamppb.Timestamp)(nil),      // 69: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 70: google.protobuf.FieldMask
 }
 var file_greentic_admin_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: greentic.admin.v1.Tenant.rate_limit:type_name -> greentic.admin.v1.RateLimit
-	64, // 1: greentic.admin.v1.Tenant.accounts:type_name -> greentic.admin.v1.Tenant.AccountsEntry
-	65, // 2: greentic.admin.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	65, // 3: greentic.admin.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	68, // 1: greentic.admin.v1.Tenant.accounts:type_name -> greentic.admin.v1.Tenant.AccountsEntry
+	69, // 2: greentic.admin.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	69, // 3: greentic.admin.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: greentic.admin.v1.CreateTenantRequest.tenant:type_name -> greentic.admin.v1.Tenant
 	0,  // 5: greentic.admin.v1.CreateTenantResponse.tenant:type_name -> greentic.admin.v1.Tenant
 	0,  // 6: greentic.admin.v1.GetTenantResponse.tenant:type_name -> greentic.admin.v1.Tenant
 	0,  // 7: greentic.admin.v1.ListTenantsResponse.tenants:type_name -> greentic.admin.v1.Tenant
 	0,  // 8: greentic.admin.v1.UpdateTenantRequest.tenant:type_name -> greentic.admin.v1.Tenant
-	66, // 9: greentic.admin.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	70, // 9: greentic.admin.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
 	0,  // 10: greentic.admin.v1.UpdateTenantResponse.tenant:type_name -> greentic.admin.v1.Tenant
 	0,  // 11: greentic.admin.v1.SuspendTenantResponse.tenant:type_name -> greentic.admin.v1.Tenant
 	0,  // 12: greentic.admin.v1.ResumeTenantResponse.tenant:type_name -> greentic.admin.v1.Tenant
@@ -4005,88 +4228,96 @@ var file_greentic_admin_v1_admin_proto_depIdxs = []int32{
 	17, // 15: greentic.admin.v1.GetSourceResponse.source:type_name -> greentic.admin.v1.Source
 	17, // 16: greentic.admin.v1.ListSourcesResponse.sources:type_name -> greentic.admin.v1.Source
 	17, // 17: greentic.admin.v1.RotateSourceSecretResponse.source:type_name -> greentic.admin.v1.Source
-	65, // 18: greentic.admin.v1.RotateSourceSecretResponse.old_secrets_expire_time:type_name -> google.protobuf.Timestamp
-	65, // 19: greentic.admin.v1.Flow.update_time:type_name -> google.protobuf.Timestamp
+	69, // 18: greentic.admin.v1.RotateSourceSecretResponse.old_secrets_expire_time:type_name -> google.protobuf.Timestamp
+	69, // 19: greentic.admin.v1.Flow.update_time:type_name -> google.protobuf.Timestamp
 	29, // 20: greentic.admin.v1.ValidateFlowResponse.problems:type_name -> greentic.admin.v1.Problem
 	28, // 21: greentic.admin.v1.PutFlowRequest.flow:type_name -> greentic.admin.v1.Flow
 	28, // 22: greentic.admin.v1.PutFlowResponse.flow:type_name -> greentic.admin.v1.Flow
 	28, // 23: greentic.admin.v1.GetFlowResponse.flow:type_name -> greentic.admin.v1.Flow
 	28, // 24: greentic.admin.v1.ListFlowsResponse.flows:type_name -> greentic.admin.v1.Flow
 	42, // 25: greentic.admin.v1.TestFlowResponse.effects:type_name -> greentic.admin.v1.Effect
-	65, // 26: greentic.admin.v1.Schedule.at:type_name -> google.protobuf.Timestamp
-	43, // 27: greentic.admin.v1.CreateScheduleRequest.schedule:type_name -> greentic.admin.v1.Schedule
-	43, // 28: greentic.admin.v1.CreateScheduleResponse.schedule:type_name -> greentic.admin.v1.Schedule
-	43, // 29: greentic.admin.v1.ListSchedulesResponse.schedules:type_name -> greentic.admin.v1.Schedule
-	43, // 30: greentic.admin.v1.PauseScheduleResponse.schedule:type_name -> greentic.admin.v1.Schedule
-	43, // 31: greentic.admin.v1.ResumeScheduleResponse.schedule:type_name -> greentic.admin.v1.Schedule
-	65, // 32: greentic.admin.v1.DeadLetter.failed_time:type_name -> google.protobuf.Timestamp
-	65, // 33: greentic.admin.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
-	65, // 34: greentic.admin.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
-	55, // 35: greentic.admin.v1.ListDeadLettersRequest.filter:type_name -> greentic.admin.v1.DeadLetterFilter
-	54, // 36: greentic.admin.v1.ListDeadLettersResponse.dead_letters:type_name -> greentic.admin.v1.DeadLetter
-	54, // 37: greentic.admin.v1.GetDeadLetterResponse.dead_letter:type_name -> greentic.admin.v1.DeadLetter
-	55, // 38: greentic.admin.v1.ReplayDeadLettersRequest.filter:type_name -> greentic.admin.v1.DeadLetterFilter
-	55, // 39: greentic.admin.v1.PurgeDeadLettersRequest.filter:type_name -> greentic.admin.v1.DeadLetterFilter
-	2,  // 40: greentic.admin.v1.Tenant.AccountsEntry.value:type_name -> greentic.admin.v1.ProviderAccount
-	3,  // 41: greentic.admin.v1.TenantService.CreateTenant:input_type -> greentic.admin.v1.CreateTenantRequest
-	5,  // 42: greentic.admin.v1.TenantService.GetTenant:input_type -> greentic.admin.v1.GetTenantRequest
-	7,  // 43: greentic.admin.v1.TenantService.ListTenants:input_type -> greentic.admin.v1.ListTenantsRequest
-	9,  // 44: greentic.admin.v1.TenantService.UpdateTenant:input_type -> greentic.admin.v1.UpdateTenantRequest
-	11, // 45: greentic.admin.v1.TenantService.SuspendTenant:input_type -> greentic.admin.v1.SuspendTenantRequest
-	13, // 46: greentic.admin.v1.TenantService.ResumeTenant:input_type -> greentic.admin.v1.ResumeTenantRequest
-	15, // 47: greentic.admin.v1.TenantService.DeleteTenant:input_type -> greentic.admin.v1.DeleteTenantRequest
-	18, // 48: greentic.admin.v1.SourceService.PutSource:input_type -> greentic.admin.v1.PutSourceRequest
-	20, // 49: greentic.admin.v1.SourceService.GetSource:input_type -> greentic.admin.v1.GetSourceRequest
-	22, // 50: greentic.admin.v1.SourceService.ListSources:input_type -> greentic.admin.v1.ListSourcesRequest
-	24, // 51: greentic.admin.v1.SourceService.DeleteSource:input_type -> greentic.admin.v1.DeleteSourceRequest
-	26, // 52: greentic.admin.v1.SourceService.RotateSourceSecret:input_type -> greentic.admin.v1.RotateSourceSecretRequest
-	30, // 53: greentic.admin.v1.FlowService.ValidateFlow:input_type -> greentic.admin.v1.ValidateFlowRequest
-	32, // 54: greentic.admin.v1.FlowService.PutFlow:input_type -> greentic.admin.v1.PutFlowRequest
-	34, // 55: greentic.admin.v1.FlowService.GetFlow:input_type -> greentic.admin.v1.GetFlowRequest
-	36, // 56: greentic.admin.v1.FlowService.ListFlows:input_type -> greentic.admin.v1.ListFlowsRequest
-	38, // 57: greentic.admin.v1.FlowService.DeleteFlow:input_type -> greentic.admin.v1.DeleteFlowRequest
-	40, // 58: greentic.admin.v1.FlowService.TestFlow:input_type -> greentic.admin.v1.TestFlowRequest
-	44, // 59: greentic.admin.v1.ScheduleService.CreateSchedule:input_type -> greentic.admin.v1.CreateScheduleRequest
-	46, // 60: greentic.admin.v1.ScheduleService.ListSchedules:input_type -> greentic.admin.v1.ListSchedulesRequest
-	48, // 61: greentic.admin.v1.ScheduleService.PauseSchedule:input_type -> greentic.admin.v1.PauseScheduleRequest
-	50, // 62: greentic.admin.v1.ScheduleService.ResumeSchedule:input_type -> greentic.admin.v1.ResumeScheduleRequest
-	52, // 63: greentic.admin.v1.ScheduleService.DeleteSchedule:input_type -> greentic.admin.v1.DeleteScheduleRequest
-	56, // 64: greentic.admin.v1.DeadLetterService.ListDeadLetters:input_type -> greentic.admin.v1.ListDeadLettersRequest
-	58, // 65: greentic.admin.v1.DeadLetterService.GetDeadLetter:input_type -> greentic.admin.v1.GetDeadLetterRequest
-	60, // 66: greentic.admin.v1.DeadLetterService.ReplayDeadLetters:input_type -> greentic.admin.v1.ReplayDeadLettersRequest
-	62, // 67: greentic.admin.v1.DeadLetterService.PurgeDeadLetters:input_type -> greentic.admin.v1.PurgeDeadLettersRequest
-	4,  // 68: greentic.admin.v1.TenantService.CreateTenant:output_type -> greentic.admin.v1.CreateTenantResponse
-	6,  // 69: greentic.admin.v1.TenantService.GetTenant:output_type -> greentic.admin.v1.GetTenantResponse
-	8,  // 70: greentic.admin.v1.TenantService.ListTenants:output_type -> greentic.admin.v1.ListTenantsResponse
-	10, // 71: greentic.admin.v1.TenantService.UpdateTenant:output_type -> greentic.admin.v1.UpdateTenantResponse
-	12, // 72: greentic.admin.v1.TenantService.SuspendTenant:output_type -> greentic.admin.v1.SuspendTenantResponse
-	14, // 73: greentic.admin.v1.TenantService.ResumeTenant:output_type -> greentic.admin.v1.ResumeTenantResponse
-	16, // 74: greentic.admin.v1.TenantService.DeleteTenant:output_type -> greentic.admin.v1.DeleteTenantResponse
-	19, // 75: greentic.admin.v1.SourceService.PutSource:output_type -> greentic.admin.v1.PutSourceResponse
-	21, // 76: greentic.admin.v1.SourceService.GetSource:output_type -> greentic.admin.v1.GetSourceResponse
-	23, // 77: greentic.admin.v1.SourceService.ListSources:output_type -> greentic.admin.v1.ListSourcesResponse
-	25, // 78: greentic.admin.v1.SourceService.DeleteSource:output_type -> greentic.admin.v1.DeleteSourceResponse
-	27, // 79: greentic.admin.v1.SourceService.RotateSourceSecret:output_type -> greentic.admin.v1.RotateSourceSecretResponse
-	31, // 80: greentic.admin.v1.FlowService.ValidateFlow:output_type -> greentic.admin.v1.ValidateFlowResponse
-	33, // 81: greentic.admin.v1.FlowService.PutFlow:output_type -> greentic.admin.v1.PutFlowResponse
-	35, // 82: greentic.admin.v1.FlowService.GetFlow:output_type -> greentic.admin.v1.GetFlowResponse
-	37, // 83: greentic.admin.v1.FlowService.ListFlows:output_type -> greentic.admin.v1.ListFlowsResponse
-	39, // 84: greentic.admin.v1.FlowService.DeleteFlow:output_type -> greentic.admin.v1.DeleteFlowResponse
-	41, // 85: greentic.admin.v1.FlowService.TestFlow:output_type -> greentic.admin.v1.TestFlowResponse
-	45, // 86: greentic.admin.v1.ScheduleService.CreateSchedule:output_type -> greentic.admin.v1.CreateScheduleResponse
-	47, // 87: greentic.admin.v1.ScheduleService.ListSchedules:output_type -> greentic.admin.v1.ListSchedulesResponse
-	49, // 88: greentic.admin.v1.ScheduleService.PauseSchedule:output_type -> greentic.admin.v1.PauseScheduleResponse
-	51, // 89: greentic.admin.v1.ScheduleService.ResumeSchedule:output_type -> greentic.admin.v1.ResumeScheduleResponse
-	53, // 90: greentic.admin.v1.ScheduleService.DeleteSchedule:output_type -> greentic.admin.v1.DeleteScheduleResponse
-	57, // 91: greentic.admin.v1.DeadLetterService.ListDeadLetters:output_type -> greentic.admin.v1.ListDeadLettersResponse
-	59, // 92: greentic.admin.v1.DeadLetterService.GetDeadLetter:output_type -> greentic.admin.v1.GetDeadLetterResponse
-	61, // 93: greentic.admin.v1.DeadLetterService.ReplayDeadLetters:output_type -> greentic.admin.v1.ReplayDeadLettersResponse
-	63, // 94: greentic.admin.v1.DeadLetterService.PurgeDeadLetters:output_type -> greentic.admin.v1.PurgeDeadLettersResponse
-	68, // [68:95] is the sub-list for method output_type
-	41, // [41:68] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	69, // 26: greentic.admin.v1.Schedule.at:type_name -> google.protobuf.Timestamp
+	69, // 27: greentic.admin.v1.Schedule.update_time:type_name -> google.protobuf.Timestamp
+	43, // 28: greentic.admin.v1.CreateScheduleRequest.schedule:type_name -> greentic.admin.v1.Schedule
+	43, // 29: greentic.admin.v1.CreateScheduleResponse.schedule:type_name -> greentic.admin.v1.Schedule
+	43, // 30: greentic.admin.v1.GetScheduleResponse.schedule:type_name -> greentic.admin.v1.Schedule
+	43, // 31: greentic.admin.v1.PutScheduleRequest.schedule:type_name -> greentic.admin.v1.Schedule
+	43, // 32: greentic.admin.v1.PutScheduleResponse.schedule:type_name -> greentic.admin.v1.Schedule
+	43, // 33: greentic.admin.v1.ListSchedulesResponse.schedules:type_name -> greentic.admin.v1.Schedule
+	43, // 34: greentic.admin.v1.PauseScheduleResponse.schedule:type_name -> greentic.admin.v1.Schedule
+	43, // 35: greentic.admin.v1.ResumeScheduleResponse.schedule:type_name -> greentic.admin.v1.Schedule
+	69, // 36: greentic.admin.v1.DeadLetter.failed_time:type_name -> google.protobuf.Timestamp
+	69, // 37: greentic.admin.v1.DeadLetterFilter.since:type_name -> google.protobuf.Timestamp
+	69, // 38: greentic.admin.v1.DeadLetterFilter.until:type_name -> google.protobuf.Timestamp
+	59, // 39: greentic.admin.v1.ListDeadLettersRequest.filter:type_name -> greentic.admin.v1.DeadLetterFilter
+	58, // 40: greentic.admin.v1.ListDeadLettersResponse.dead_letters:type_name -> greentic.admin.v1.DeadLetter
+	58, // 41: greentic.admin.v1.GetDeadLetterResponse.dead_letter:type_name -> greentic.admin.v1.DeadLetter
+	59, // 42: greentic.admin.v1.ReplayDeadLettersRequest.filter:type_name -> greentic.admin.v1.DeadLetterFilter
+	59, // 43: greentic.admin.v1.PurgeDeadLettersRequest.filter:type_name -> greentic.admin.v1.DeadLetterFilter
+	2,  // 44: greentic.admin.v1.Tenant.AccountsEntry.value:type_name -> greentic.admin.v1.ProviderAccount
+	3,  // 45: greentic.admin.v1.TenantService.CreateTenant:input_type -> greentic.admin.v1.CreateTenantRequest
+	5,  // 46: greentic.admin.v1.TenantService.GetTenant:input_type -> greentic.admin.v1.GetTenantRequest
+	7,  // 47: greentic.admin.v1.TenantService.ListTenants:input_type -> greentic.admin.v1.ListTenantsRequest
+	9,  // 48: greentic.admin.v1.TenantService.UpdateTenant:input_type -> greentic.admin.v1.UpdateTenantRequest
+	11, // 49: greentic.admin.v1.TenantService.SuspendTenant:input_type -> greentic.admin.v1.SuspendTenantRequest
+	13, // 50: greentic.admin.v1.TenantService.ResumeTenant:input_type -> greentic.admin.v1.ResumeTenantRequest
+	15, // 51: greentic.admin.v1.TenantService.DeleteTenant:input_type -> greentic.admin.v1.DeleteTenantRequest
+	18, // 52: greentic.admin.v1.SourceService.PutSource:input_type -> greentic.admin.v1.PutSourceRequest
+	20, // 53: greentic.admin.v1.SourceService.GetSource:input_type -> greentic.admin.v1.GetSourceRequest
+	22, // 54: greentic.admin.v1.SourceService.ListSources:input_type -> greentic.admin.v1.ListSourcesRequest
+	24, // 55: greentic.admin.v1.SourceService.DeleteSource:input_type -> greentic.admin.v1.DeleteSourceRequest
+	26, // 56: greentic.admin.v1.SourceService.RotateSourceSecret:input_type -> greentic.admin.v1.RotateSourceSecretRequest
+	30, // 57: greentic.admin.v1.FlowService.ValidateFlow:input_type -> greentic.admin.v1.ValidateFlowRequest
+	32, // 58: greentic.admin.v1.FlowService.PutFlow:input_type -> greentic.admin.v1.PutFlowRequest
+	34, // 59: greentic.admin.v1.FlowService.GetFlow:input_type -> greentic.admin.v1.GetFlowRequest
+	36, // 60: greentic.admin.v1.FlowService.ListFlows:input_type -> greentic.admin.v1.ListFlowsRequest
+	38, // 61: greentic.admin.v1.FlowService.DeleteFlow:input_type -> greentic.admin.v1.DeleteFlowRequest
+	40, // 62: greentic.admin.v1.FlowService.TestFlow:input_type -> greentic.admin.v1.TestFlowRequest
+	44, // 63: greentic.admin.v1.ScheduleService.CreateSchedule:input_type -> greentic.admin.v1.CreateScheduleRequest
+	46, // 64: greentic.admin.v1.ScheduleService.GetSchedule:input_type -> greentic.admin.v1.GetScheduleRequest
+	48, // 65: greentic.admin.v1.ScheduleService.PutSchedule:input_type -> greentic.admin.v1.PutScheduleRequest
+	50, // 66: greentic.admin.v1.ScheduleService.ListSchedules:input_type -> greentic.admin.v1.ListSchedulesRequest
+	52, // 67: greentic.admin.v1.ScheduleService.PauseSchedule:input_type -> greentic.admin.v1.PauseScheduleRequest
+	54, // 68: greentic.admin.v1.ScheduleService.ResumeSchedule:input_type -> greentic.admin.v1.ResumeScheduleRequest
+	56, // 69: greentic.admin.v1.ScheduleService.DeleteSchedule:input_type -> greentic.admin.v1.DeleteScheduleRequest
+	60, // 70: greentic.admin.v1.DeadLetterService.ListDeadLetters:input_type -> greentic.admin.v1.ListDeadLettersRequest
+	62, // 71: greentic.admin.v1.DeadLetterService.GetDeadLetter:input_type -> greentic.admin.v1.GetDeadLetterRequest
+	64, // 72: greentic.admin.v1.DeadLetterService.ReplayDeadLetters:input_type -> greentic.admin.v1.ReplayDeadLettersRequest
+	66, // 73: greentic.admin.v1.DeadLetterService.PurgeDeadLetters:input_type -> greentic.admin.v1.PurgeDeadLettersRequest
+	4,  // 74: greentic.admin.v1.TenantService.CreateTenant:output_type -> greentic.admin.v1.CreateTenantResponse
+	6,  // 75: greentic.admin.v1.TenantService.GetTenant:output_type -> greentic.admin.v1.GetTenantResponse
+	8,  // 76: greentic.admin.v1.TenantService.ListTenants:output_type -> greentic.admin.v1.ListTenantsResponse
+	10, // 77: greentic.admin.v1.TenantService.UpdateTenant:output_type -> greentic.admin.v1.UpdateTenantResponse
+	12, // 78: greentic.admin.v1.TenantService.SuspendTenant:output_type -> greentic.admin.v1.SuspendTenantResponse
+	14, // 79: greentic.admin.v1.TenantService.ResumeTenant:output_type -> greentic.admin.v1.ResumeTenantResponse
+	16, // 80: greentic.admin.v1.TenantService.DeleteTenant:output_type -> greentic.admin.v1.DeleteTenantResponse
+	19, // 81: greentic.admin.v1.SourceService.PutSource:output_type -> greentic.admin.v1.PutSourceResponse
+	21, // 82: greentic.admin.v1.SourceService.GetSource:output_type -> greentic.admin.v1.GetSourceResponse
+	23, // 83: greentic.admin.v1.SourceService.ListSources:output_type -> greentic.admin.v1.ListSourcesResponse
+	25, // 84: greentic.admin.v1.SourceService.DeleteSource:output_type -> greentic.admin.v1.DeleteSourceResponse
+	27, // 85: greentic.admin.v1.SourceService.RotateSourceSecret:output_type -> greentic.admin.v1.RotateSourceSecretResponse
+	31, // 86: greentic.admin.v1.FlowService.ValidateFlow:output_type -> greentic.admin.v1.ValidateFlowResponse
+	33, // 87: greentic.admin.v1.FlowService.PutFlow:output_type -> greentic.admin.v1.PutFlowResponse
+	35, // 88: greentic.admin.v1.FlowService.GetFlow:output_type -> greentic.admin.v1.GetFlowResponse
+	37, // 89: greentic.admin.v1.FlowService.ListFlows:output_type -> greentic.admin.v1.ListFlowsResponse
+	39, // 90: greentic.admin.v1.FlowService.DeleteFlow:output_type -> greentic.admin.v1.DeleteFlowResponse
+	41, // 91: greentic.admin.v1.FlowService.TestFlow:output_type -> greentic.admin.v1.TestFlowResponse
+	45, // 92: greentic.admin.v1.ScheduleService.CreateSchedule:output_type -> greentic.admin.v1.CreateScheduleResponse
+	47, // 93: greentic.admin.v1.ScheduleService.GetSchedule:output_type -> greentic.admin.v1.GetScheduleResponse
+	49, // 94: greentic.admin.v1.ScheduleService.PutSchedule:output_type -> greentic.admin.v1.PutScheduleResponse
+	51, // 95: greentic.admin.v1.ScheduleService.ListSchedules:output_type -> greentic.admin.v1.ListSchedulesResponse
+	53, // 96: greentic.admin.v1.ScheduleService.PauseSchedule:output_type -> greentic.admin.v1.PauseScheduleResponse
+	55, // 97: greentic.admin.v1.ScheduleService.ResumeSchedule:output_type -> greentic.admin.v1.ResumeScheduleResponse
+	57, // 98: greentic.admin.v1.ScheduleService.DeleteSchedule:output_type -> greentic.admin.v1.DeleteScheduleResponse
+	61, // 99: greentic.admin.v1.DeadLetterService.ListDeadLetters:output_type -> greentic.admin.v1.ListDeadLettersResponse
+	63, // 100: greentic.admin.v1.DeadLetterService.GetDeadLetter:output_type -> greentic.admin.v1.GetDeadLetterResponse
+	65, // 101: greentic.admin.v1.DeadLetterService.ReplayDeadLetters:output_type -> greentic.admin.v1.ReplayDeadLettersResponse
+	67, // 102: greentic.admin.v1.DeadLetterService.PurgeDeadLetters:output_type -> greentic.admin.v1.PurgeDeadLettersResponse
+	74, // [74:103] is the sub-list for method output_type
+	45, // [45:74] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_greentic_admin_v1_admin_proto_init() }
@@ -4100,7 +4331,7 @@ func file_greentic_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_greentic_admin_v1_admin_proto_rawDesc), len(file_greentic_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   65,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

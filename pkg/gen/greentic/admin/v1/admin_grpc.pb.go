@@ -636,6 +636,10 @@ type FlowServiceClient interface {
 	ListFlows(ctx context.Context, in *ListFlowsRequest, opts ...grpc.CallOption) (*ListFlowsResponse, error)
 	DeleteFlow(ctx context.Context, in *DeleteFlowRequest, opts ...grpc.CallOption) (*DeleteFlowResponse, error)
 	// Runs a flow against a sample event; effects are returned, not sent.
+	// The event runs the first event trigger matching its type, or, for a
+	// tick (source greentic/timer, metadata timer_trigger), that timer
+	// trigger. http nodes call nobody: each request is returned as an http
+	// effect and answered with status 200 and the JSON body {}.
 	TestFlow(ctx context.Context, in *TestFlowRequest, opts ...grpc.CallOption) (*TestFlowResponse, error)
 }
 
@@ -720,6 +724,10 @@ type FlowServiceServer interface {
 	ListFlows(context.Context, *ListFlowsRequest) (*ListFlowsResponse, error)
 	DeleteFlow(context.Context, *DeleteFlowRequest) (*DeleteFlowResponse, error)
 	// Runs a flow against a sample event; effects are returned, not sent.
+	// The event runs the first event trigger matching its type, or, for a
+	// tick (source greentic/timer, metadata timer_trigger), that timer
+	// trigger. http nodes call nobody: each request is returned as an http
+	// effect and answered with status 200 and the JSON body {}.
 	TestFlow(context.Context, *TestFlowRequest) (*TestFlowResponse, error)
 	mustEmbedUnimplementedFlowServiceServer()
 }
@@ -916,6 +924,8 @@ var FlowService_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	ScheduleService_CreateSchedule_FullMethodName = "/greentic.admin.v1.ScheduleService/CreateSchedule"
+	ScheduleService_GetSchedule_FullMethodName    = "/greentic.admin.v1.ScheduleService/GetSchedule"
+	ScheduleService_PutSchedule_FullMethodName    = "/greentic.admin.v1.ScheduleService/PutSchedule"
 	ScheduleService_ListSchedules_FullMethodName  = "/greentic.admin.v1.ScheduleService/ListSchedules"
 	ScheduleService_PauseSchedule_FullMethodName  = "/greentic.admin.v1.ScheduleService/PauseSchedule"
 	ScheduleService_ResumeSchedule_FullMethodName = "/greentic.admin.v1.ScheduleService/ResumeSchedule"
@@ -929,6 +939,11 @@ const (
 // ScheduleService manages ad-hoc schedules.
 type ScheduleServiceClient interface {
 	CreateSchedule(ctx context.Context, in *CreateScheduleRequest, opts ...grpc.CallOption) (*CreateScheduleResponse, error)
+	GetSchedule(ctx context.Context, in *GetScheduleRequest, opts ...grpc.CallOption) (*GetScheduleResponse, error)
+	// Creates or replaces a schedule; with a non-zero schedule.revision only
+	// over that revision. Putting an identical schedule changes nothing, so
+	// declarative bundles can be applied again and again.
+	PutSchedule(ctx context.Context, in *PutScheduleRequest, opts ...grpc.CallOption) (*PutScheduleResponse, error)
 	ListSchedules(ctx context.Context, in *ListSchedulesRequest, opts ...grpc.CallOption) (*ListSchedulesResponse, error)
 	PauseSchedule(ctx context.Context, in *PauseScheduleRequest, opts ...grpc.CallOption) (*PauseScheduleResponse, error)
 	ResumeSchedule(ctx context.Context, in *ResumeScheduleRequest, opts ...grpc.CallOption) (*ResumeScheduleResponse, error)
@@ -947,6 +962,26 @@ func (c *scheduleServiceClient) CreateSchedule(ctx context.Context, in *CreateSc
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateScheduleResponse)
 	err := c.cc.Invoke(ctx, ScheduleService_CreateSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *scheduleServiceClient) GetSchedule(ctx context.Context, in *GetScheduleRequest, opts ...grpc.CallOption) (*GetScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetScheduleResponse)
+	err := c.cc.Invoke(ctx, ScheduleService_GetSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *scheduleServiceClient) PutSchedule(ctx context.Context, in *PutScheduleRequest, opts ...grpc.CallOption) (*PutScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutScheduleResponse)
+	err := c.cc.Invoke(ctx, ScheduleService_PutSchedule_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -1000,6 +1035,11 @@ func (c *scheduleServiceClient) DeleteSchedule(ctx context.Context, in *DeleteSc
 // ScheduleService manages ad-hoc schedules.
 type ScheduleServiceServer interface {
 	CreateSchedule(context.Context, *CreateScheduleRequest) (*CreateScheduleResponse, error)
+	GetSchedule(context.Context, *GetScheduleRequest) (*GetScheduleResponse, error)
+	// Creates or replaces a schedule; with a non-zero schedule.revision only
+	// over that revision. Putting an identical schedule changes nothing, so
+	// declarative bundles can be applied again and again.
+	PutSchedule(context.Context, *PutScheduleRequest) (*PutScheduleResponse, error)
 	ListSchedules(context.Context, *ListSchedulesRequest) (*ListSchedulesResponse, error)
 	PauseSchedule(context.Context, *PauseScheduleRequest) (*PauseScheduleResponse, error)
 	ResumeSchedule(context.Context, *ResumeScheduleRequest) (*ResumeScheduleResponse, error)
@@ -1016,6 +1056,12 @@ type UnimplementedScheduleServiceServer struct{}
 
 func (UnimplementedScheduleServiceServer) CreateSchedule(context.Context, *CreateScheduleRequest) (*CreateScheduleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateSchedule not implemented")
+}
+func (UnimplementedScheduleServiceServer) GetSchedule(context.Context, *GetScheduleRequest) (*GetScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSchedule not implemented")
+}
+func (UnimplementedScheduleServiceServer) PutSchedule(context.Context, *PutScheduleRequest) (*PutScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutSchedule not implemented")
 }
 func (UnimplementedScheduleServiceServer) ListSchedules(context.Context, *ListSchedulesRequest) (*ListSchedulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSchedules not implemented")
@@ -1064,6 +1110,42 @@ func _ScheduleService_CreateSchedule_Handler(srv interface{}, ctx context.Contex
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ScheduleServiceServer).CreateSchedule(ctx, req.(*CreateScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ScheduleService_GetSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ScheduleServiceServer).GetSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ScheduleService_GetSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ScheduleServiceServer).GetSchedule(ctx, req.(*GetScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ScheduleService_PutSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ScheduleServiceServer).PutSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ScheduleService_PutSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ScheduleServiceServer).PutSchedule(ctx, req.(*PutScheduleRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1150,6 +1232,14 @@ var ScheduleService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateSchedule",
 			Handler:    _ScheduleService_CreateSchedule_Handler,
+		},
+		{
+			MethodName: "GetSchedule",
+			Handler:    _ScheduleService_GetSchedule_Handler,
+		},
+		{
+			MethodName: "PutSchedule",
+			Handler:    _ScheduleService_PutSchedule_Handler,
 		},
 		{
 			MethodName: "ListSchedules",
