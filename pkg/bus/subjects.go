@@ -195,6 +195,31 @@ func OutboundFilter(env, channel string) string { return outboundRoot + "." + en
 // DLQFilter matches every dead letter of an environment.
 func DLQFilter(env string) string { return dlqRoot + "." + env + ".>" }
 
+// TenantDLQFilter matches every dead letter of one tenant.
+func TenantDLQFilter(env, tenant string) string { return dlqRoot + "." + env + "." + tenant + ".>" }
+
+// DLQSelectFilter matches the dead letters of an environment of one tenant,
+// of one stage, or both; an empty tenant or stage matches every one.
+func DLQSelectFilter(env, tenant, stage string) (string, error) {
+	if err := ValidateEnv(env); err != nil {
+		return "", err
+	}
+	t, s := "*", "*"
+	if tenant != "" {
+		if err := ValidateTenant(tenant); err != nil {
+			return "", err
+		}
+		t = tenant
+	}
+	if stage != "" {
+		if err := ValidateName("stage", stage); err != nil {
+			return "", err
+		}
+		s = stage
+	}
+	return dlqRoot + "." + env + "." + t + "." + s, nil
+}
+
 func validateEnvTenant(env, tenant string) error {
 	if err := ValidateEnv(env); err != nil {
 		return err

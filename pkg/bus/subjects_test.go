@@ -140,6 +140,13 @@ func TestSubjectBuilders(t *testing.T) {
 		{"dlq", func() (string, error) { return DLQSubject("dev", "acme", "flow") }, "greentic.dlq.dev.acme.flow", ""},
 		{"dlq bad stage", func() (string, error) { return DLQSubject("dev", "acme", "fl.ow") }, "", "stage"},
 		{"dlq bad env", func() (string, error) { return DLQSubject("", "acme", "flow") }, "", "env"},
+		{"dlq select all", func() (string, error) { return DLQSelectFilter("dev", "", "") }, "greentic.dlq.dev.*.*", ""},
+		{"dlq select tenant", func() (string, error) { return DLQSelectFilter("dev", "acme", "") }, "greentic.dlq.dev.acme.*", ""},
+		{"dlq select stage", func() (string, error) { return DLQSelectFilter("dev", "", "email") }, "greentic.dlq.dev.*.email", ""},
+		{"dlq select both", func() (string, error) { return DLQSelectFilter("dev", "acme", "flow") }, "greentic.dlq.dev.acme.flow", ""},
+		{"dlq select bad tenant", func() (string, error) { return DLQSelectFilter("dev", "ac>", "") }, "", "tenant"},
+		{"dlq select bad stage", func() (string, error) { return DLQSelectFilter("dev", "", "*") }, "", "stage"},
+		{"dlq select bad env", func() (string, error) { return DLQSelectFilter("D", "", "") }, "", "env"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,6 +174,7 @@ func TestFilters(t *testing.T) {
 		{TenantEventFilter("dev", "acme"), "greentic.events.dev.acme.>"},
 		{OutboundFilter("dev", ChannelSMS), "greentic.outbound.dev.*.sms"},
 		{DLQFilter("dev"), "greentic.dlq.dev.>"},
+		{TenantDLQFilter("dev", "acme"), "greentic.dlq.dev.acme.>"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
