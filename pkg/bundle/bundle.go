@@ -1,6 +1,32 @@
-// Package bundle reads a declarative configuration bundle (tenants, their
-// webhook sources and flows) and applies it idempotently to the
-// configuration buckets. standalone loads one at start.
+// Package bundle reads a declarative configuration bundle (tenants with
+// their provider accounts, webhook sources, flows and ad-hoc schedules) and
+// applies it idempotently to a Store: the configuration buckets themselves
+// (standalone loads one at start) or the admin API (greenticctl apply).
+//
+//	tenants:
+//	  - id: acme
+//	    display_name: ACME
+//	    rate_limit: { per_second: 50, burst: 100 }
+//	    accounts:
+//	      marketing: { provider: sendgrid, secret_ref: acme-sendgrid }
+//	    sources:
+//	      - name: shop
+//	        scheme: hmac-sha256
+//	        secrets: [a-long-shared-secret]
+//	        signature: { header: X-Signature }
+//	        event_type: { field: type }
+//	    flows:
+//	      - flows/orders.yaml      # relative to the bundle file
+//	    schedules:
+//	      - name: nightly
+//	        cron: "0 2 * * *"
+//	        timezone: Europe/Paris
+//	        event_type: report.nightly
+//	        payload: { kind: nightly }
+//
+// Sources, accounts and schedules use the JSON names of tenant.Source,
+// tenant.Account and schedule.Schedule; the tenant of a source or schedule
+// defaults to the one it is listed under.
 package bundle
 
 import (
@@ -14,6 +40,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/greentic/events/pkg/flow"
+	"github.com/greentic/events/pkg/schedule"
 	"github.com/greentic/events/pkg/tenant"
 )
 
@@ -22,11 +49,13 @@ type Bundle struct {
 	Tenants []Tenant
 }
 
-// Tenant is one tenant of a bundle with its sources and compiled flows.
+// Tenant is one tenant of a bundle (with its accounts) and its sources,
+// validated flows and schedules.
 type Tenant struct {
 	tenant.Tenant
-	Sources []tenant.Source
-	Flows   []Flow
+	Sources   []tenant.Source
+	Flows     []Flow
+	Schedules []schedule.Schedule
 }
 
 // Flow is a flow document of a bundle, already validated.
@@ -38,13 +67,32 @@ type Flow struct {
 
 type fileDoc struct {
 	Tenants []struct {
-		ID          string           `json:"id"`
-		DisplayName string           `json:"display_name"`
-		Suspended   bool             `json:"suspended"`
-		RateLimit   tenant.RateLimit `json:"rate_limit"`
-		Sources     []tenant.Source  `json:"sources"`
-		Flows       []string         `json:"flows"`
+		ID          string                    `json:"id"`
+		DisplayName string                    `json:"display_name"`
+		Suspended   bool                      `json:"suspended"`
+		RateLimit   tenant.RateLimit          `json:"rate_limit"`
+		Accounts    map[string]tenant.Account `json:"accounts"`
+		Sources     []tenant.Source           `json:"sources"`
+		Flows       []string                  `json:"flows"`
+		Schedules   []schedule.Schedule       `json:"schedules"`
 	} `json:"tenants"`
+}
+
+// DecodeYAML decodes a YAML document into v by v's JSON field names,
+// refusing unknown keys: the form of every item of a bundle, which
+// greenticctl also reads from single-item files (a source, a schedule).
+func DecodeYAML(doc []byte, v any) error {
+	var generic any
+	if err := yaml.Unmarshal(doc, &generic); err != nil {
+		return err
+	}
+	js, err := json.Marshal(generic)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // Load reads a bundle file; flow paths are relative to the file. Every
@@ -54,18 +102,8 @@ func Load(path string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read bundle: %w", err)
 	}
-	var generic any
-	if err := yaml.Unmarshal(raw, &generic); err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", path, err)
-	}
-	js, err := json.Marshal(generic)
-	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", path, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
 	var doc fileDoc
-	if err := dec.Decode(&doc); err != nil {
+	if err := DecodeYAML(raw, &doc); err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
@@ -74,7 +112,7 @@ func Load(path string) (*Bundle, error) {
 	// would silently replace the first, and re-applying would never settle.
 	tenantAt := map[string]int{}
 	for i, dt := range doc.Tenants {
-		t := Tenant{Tenant: tenant.Tenant{ID: dt.ID, DisplayName: dt.DisplayName, Suspended: dt.Suspended, RateLimit: dt.RateLimit}}
+		t := Tenant{Tenant: tenant.Tenant{ID: dt.ID, DisplayName: dt.DisplayName, Suspended: dt.Suspended, RateLimit: dt.RateLimit, Accounts: dt.Accounts}}
 		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("bundle %s: tenants[%d]: %w", path, i, err)
 		}
@@ -119,16 +157,38 @@ func Load(path string) (*Bundle, error) {
 			flowAt[prog.Name()] = j
 			t.Flows = append(t.Flows, Flow{Name: prog.Name(), Path: full, Doc: src})
 		}
+		scheduleAt := map[string]int{}
+		for j, sc := range dt.Schedules {
+			if sc.Tenant == "" {
+				sc.Tenant = t.ID
+			}
+			if sc.Tenant != t.ID {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].schedules[%d]: tenant %q differs from %q", path, i, j, sc.Tenant, t.ID)
+			}
+			if sc.Name == "" {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].schedules[%d]: name: required", path, i, j)
+			}
+			if err := sc.Validate(); err != nil {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].schedules[%d]: %w", path, i, j, err)
+			}
+			if first, dup := scheduleAt[sc.Name]; dup {
+				return nil, fmt.Errorf("bundle %s: tenants[%d].schedules[%d]: schedule %q is already defined by schedules[%d]", path, i, j, sc.Name, first)
+			}
+			scheduleAt[sc.Name] = j
+			t.Schedules = append(t.Schedules, sc)
+		}
 		b.Tenants = append(b.Tenants, t)
 	}
 	return b, nil
 }
 
-// Store is where a bundle is applied (tenantkv.Store).
+// Store is where a bundle is applied: tenantkv.Store, or the admin API
+// (greenticctl). Each Put reports whether it changed anything.
 type Store interface {
 	PutTenant(ctx context.Context, t tenant.Tenant) (bool, error)
 	PutSource(ctx context.Context, s tenant.Source) (bool, error)
 	PutFlow(ctx context.Context, tenantID, name string, doc []byte) (bool, error)
+	PutSchedule(ctx context.Context, s schedule.Schedule) (bool, error)
 }
 
 // Applied counts what Apply changed.
@@ -136,8 +196,9 @@ type Applied struct {
 	Changed, Unchanged int
 }
 
-// Apply writes every tenant, source and flow of b; unchanged items are not
-// rewritten, so applying a bundle twice changes nothing the second time.
+// Apply writes every tenant, source, flow and schedule of b, in that order;
+// unchanged items are not rewritten, so applying a bundle twice changes
+// nothing the second time. Items that are not in the bundle are left alone.
 func Apply(ctx context.Context, s Store, b *Bundle) (Applied, error) {
 	var a Applied
 	count := func(changed bool) {
@@ -164,6 +225,13 @@ func Apply(ctx context.Context, s Store, b *Bundle) (Applied, error) {
 			ch, err := s.PutFlow(ctx, t.ID, f.Name, f.Doc)
 			if err != nil {
 				return a, fmt.Errorf("apply flow %s/%s: %w", t.ID, f.Name, err)
+			}
+			count(ch)
+		}
+		for _, sc := range t.Schedules {
+			ch, err := s.PutSchedule(ctx, sc)
+			if err != nil {
+				return a, fmt.Errorf("apply schedule %s/%s: %w", t.ID, sc.Name, err)
 			}
 			count(ch)
 		}

@@ -2,7 +2,9 @@ package bundle
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/natstest"
+	"github.com/greentic/events/pkg/schedule"
 	"github.com/greentic/events/pkg/service/servicetest"
 	"github.com/greentic/events/pkg/tenant"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
@@ -122,6 +125,13 @@ func TestLoadErrors(t *testing.T) {
 		{file: "duplicate_tenant.yaml", want: []string{"tenants[1]", `"acme"`, "tenants[0]"}},
 		{file: "duplicate_source.yaml", want: []string{"tenants[0].sources[1]", `"shop"`, "sources[0]"}},
 		{file: "duplicate_flow.yaml", want: []string{"tenants[0].flows[1]", `"ok"`, "flows[0]"}},
+		{file: "bad_account.yaml", want: []string{"bad_account.yaml", "tenants[0]", "accounts.marketing.provider", `"mailchimp"`}},
+		{file: "unknown_account_key.yaml", want: []string{`"api_key"`}, secret: "SG.secret"},
+		{file: "bad_schedule.yaml", want: []string{"bad_schedule.yaml", "tenants[0].schedules[1]", "hourly", "cron"}},
+		{file: "schedule_without_name.yaml", want: []string{"tenants[0].schedules[0]", "name: required"}},
+		{file: "schedule_other_tenant.yaml", want: []string{"tenants[0].schedules[0]", `"globex"`, `"acme"`}},
+		{file: "duplicate_schedule.yaml", want: []string{"tenants[0].schedules[1]", `"nightly"`, "schedules[0]"}},
+		{file: "unknown_schedule_key.yaml", want: []string{"unknown_schedule_key.yaml", `"every"`}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			b, err := Load(filepath.Join("testdata", tc.file))
@@ -140,6 +150,47 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("error %q reveals the secret", err)
 			}
 		})
+	}
+}
+
+func TestLoadAccountsAndSchedules(t *testing.T) {
+	b, err := Load("testdata/accounts_and_schedules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Tenants) != 2 {
+		t.Fatalf("tenants = %d, want 2", len(b.Tenants))
+	}
+	acme := b.Tenants[0]
+	wantAccounts := map[string]tenant.Account{
+		"marketing": {Provider: tenant.ProviderSendGrid, SecretRef: "acme-sendgrid"},
+		"alerts":    {Provider: tenant.ProviderTwilio, SecretRef: "ACME_TWILIO"},
+	}
+	if !maps.Equal(acme.Accounts, wantAccounts) {
+		t.Errorf("accounts = %+v, want %+v", acme.Accounts, wantAccounts)
+	}
+	if len(acme.Schedules) != 2 {
+		t.Fatalf("schedules = %+v, want two", acme.Schedules)
+	}
+	nightly := acme.Schedules[0]
+	// The tenant defaults to the one the schedule is listed under; a YAML
+	// payload becomes its JSON.
+	if nightly.Tenant != "acme" || nightly.Name != "nightly" || nightly.Cron != "0 2 * * *" || nightly.Timezone != "Europe/Paris" ||
+		nightly.EventType != "report.nightly" || nightly.Missed != schedule.MissedSkip || nightly.Paused {
+		t.Errorf("nightly = %+v", nightly)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(nightly.Payload, &payload); err != nil || payload["kind"] != "nightly" || payload["limit"] != 10.0 {
+		t.Errorf("nightly payload = %s (%v)", nightly.Payload, err)
+	}
+	launch := acme.Schedules[1]
+	at, err := launch.AtTime()
+	if err != nil || !at.Equal(time.Date(2030, 1, 1, 8, 0, 0, 0, time.UTC)) || !launch.Paused || launch.Cron != "" {
+		t.Errorf("launch = %+v, at %v (%v)", launch, at, err)
+	}
+	// Schedules of different tenants may share a name.
+	if g := b.Tenants[1]; len(g.Schedules) != 1 || g.Schedules[0].Key() != "globex.nightly" || g.Accounts != nil {
+		t.Errorf("globex = %+v", g)
 	}
 }
 
@@ -204,6 +255,48 @@ func TestApply(t *testing.T) {
 		t.Errorf("stored flow differs from the bundle's file")
 	}
 
+	t.Run("accounts and schedules", func(t *testing.T) {
+		b, err := Load("testdata/accounts_and_schedules.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// acme, its flow and two schedules; globex and its schedule.
+		for i, want := range []Applied{{Changed: 6}, {Unchanged: 6}} {
+			got, err := Apply(ctx, store, b)
+			if err != nil {
+				t.Fatalf("Apply #%d: %v", i+1, err)
+			}
+			if got != want {
+				t.Errorf("Apply #%d = %+v, want %+v", i+1, got, want)
+			}
+		}
+		e, err := store.Get(ctx, bus.BucketSchedules, "acme.nightly")
+		if err != nil {
+			t.Fatalf("stored schedule: %v", err)
+		}
+		var sc schedule.Schedule
+		if err := json.Unmarshal(e.Value, &sc); err != nil || sc.Validate() != nil {
+			t.Fatalf("stored schedule %s: %v", e.Value, err)
+		}
+		if sc.Tenant != "acme" || sc.Cron != "0 2 * * *" || sc.Timezone != "Europe/Paris" || string(sc.Payload) != `{"kind":"nightly","limit":10}` {
+			t.Errorf("stored schedule = %+v (payload %s)", sc, sc.Payload)
+		}
+		e, err = store.Get(ctx, bus.BucketTenants, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var acme tenant.Tenant
+		if err := json.Unmarshal(e.Value, &acme); err != nil || acme.Accounts["marketing"].SecretRef != "acme-sendgrid" || len(acme.Accounts) != 2 {
+			t.Errorf("stored tenant = %s (%v)", e.Value, err)
+		}
+
+		// A changed schedule is rewritten, and only it.
+		b.Tenants[1].Schedules[0].Cron = "@every 2h"
+		if got, err := Apply(ctx, store, b); err != nil || got != (Applied{Changed: 1, Unchanged: 5}) {
+			t.Errorf("Apply after a change = %+v, %v; want 1 changed, 5 unchanged", got, err)
+		}
+	})
+
 	t.Run("store error names the item", func(t *testing.T) {
 		bad := &Bundle{Tenants: []Tenant{{Tenant: tenant.Tenant{ID: "acme"}, Sources: []tenant.Source{{Tenant: "acme", Name: "x"}}}}}
 		got, err := Apply(ctx, store, bad)
@@ -212,6 +305,10 @@ func TestApply(t *testing.T) {
 		}
 		if got != (Applied{Changed: 1}) {
 			t.Errorf("Apply counted %+v before failing, want the tenant as changed", got)
+		}
+		bad = &Bundle{Tenants: []Tenant{{Tenant: tenant.Tenant{ID: "acme"}, Schedules: []schedule.Schedule{{Tenant: "acme", Name: "never"}}}}}
+		if _, err := Apply(ctx, store, bad); err == nil || !strings.Contains(err.Error(), "apply schedule acme/never") {
+			t.Fatalf("Apply = %v, want an error naming schedule acme/never", err)
 		}
 	})
 }
