@@ -205,7 +205,9 @@ const (
 	// refused by its timestamp, so it must stay well inside the delivery
 	// window in which delivery ids are remembered.
 	MaxTolerance = time.Hour
-	maxSecrets   = 8
+	// MaxSecrets bounds the secrets (retiring ones included) and the
+	// public keys of a source: each is tried on every request.
+	MaxSecrets = 8
 )
 
 // Source is an inbound webhook source of a tenant.
@@ -215,8 +217,12 @@ type Source struct {
 	Scheme string `json:"scheme"`
 	// Secrets are all accepted at once, so a secret can be rotated: shared
 	// HMAC secrets (hmac-sha256, github), whsec_ secrets (standard-webhooks,
-	// stripe), auth tokens (twilio) or tokens (bearer).
+	// stripe), auth tokens (twilio) or tokens (bearer). The first is the
+	// newest: senders sign with it.
 	Secrets []string `json:"secrets,omitempty"`
+	// RetiringSecrets are replaced secrets still accepted until their
+	// deadline, so senders can move to the new secret without a gap.
+	RetiringSecrets []RetiringSecret `json:"retiring_secrets,omitempty"`
 	// PublicKeys are SendGrid's Event Webhook verification keys (base64 DER).
 	PublicKeys []string `json:"public_keys,omitempty"`
 	// Signature locates a generic HMAC signature (hmac-sha256 only).
@@ -234,6 +240,36 @@ type Source struct {
 	// MaxBodyBytes limits the request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 	Disabled     bool  `json:"disabled,omitempty"`
+}
+
+// RetiringSecret is a replaced secret of a source, accepted until Until.
+type RetiringSecret struct {
+	Secret string    `json:"secret"`
+	Until  time.Time `json:"until"`
+}
+
+// AcceptedSecrets returns the secrets a request may be signed with at now:
+// Secrets, then the retiring secrets whose deadline has not passed.
+func (s Source) AcceptedSecrets(now time.Time) []string {
+	if len(s.RetiringSecrets) == 0 {
+		return s.Secrets
+	}
+	out := make([]string, 0, len(s.Secrets)+len(s.RetiringSecrets))
+	out = append(out, s.Secrets...)
+	for _, r := range s.RetiringSecrets {
+		if now.Before(r.Until) {
+			out = append(out, r.Secret)
+		}
+	}
+	return out
+}
+
+// DropExpiredSecrets removes the retiring secrets no longer accepted at now.
+func (s *Source) DropExpiredSecrets(now time.Time) {
+	s.RetiringSecrets = slices.DeleteFunc(slices.Clone(s.RetiringSecrets), func(r RetiringSecret) bool { return !now.Before(r.Until) })
+	if len(s.RetiringSecrets) == 0 {
+		s.RetiringSecrets = nil
+	}
 }
 
 // BodyLimit is the effective body limit.
@@ -335,16 +371,16 @@ func (s Source) validateCredentials() error {
 	}
 	switch s.Scheme {
 	case SchemeNone:
-		if len(s.Secrets) > 0 {
+		if len(s.Secrets) > 0 || len(s.RetiringSecrets) > 0 {
 			return errors.New("secrets: scheme none verifies nothing; remove the secrets or choose a scheme")
 		}
 		return nil
 	case SchemeSendGrid:
-		if len(s.Secrets) > 0 {
+		if len(s.Secrets) > 0 || len(s.RetiringSecrets) > 0 {
 			return errors.New("secrets: scheme sendgrid verifies with public_keys, not secrets")
 		}
-		if len(s.PublicKeys) == 0 || len(s.PublicKeys) > maxSecrets {
-			return fmt.Errorf("public_keys: between 1 and %d verification keys are required for scheme sendgrid", maxSecrets)
+		if len(s.PublicKeys) == 0 || len(s.PublicKeys) > MaxSecrets {
+			return fmt.Errorf("public_keys: between 1 and %d verification keys are required for scheme sendgrid", MaxSecrets)
 		}
 		for i, k := range s.PublicKeys {
 			if _, err := signature.ParseSendGridPublicKey(k); err != nil {
@@ -353,23 +389,25 @@ func (s Source) validateCredentials() error {
 		}
 		return nil
 	}
-	if len(s.Secrets) == 0 || len(s.Secrets) > maxSecrets {
-		return fmt.Errorf("secrets: between 1 and %d secrets are required for scheme %s", maxSecrets, s.Scheme)
+	if len(s.Secrets) == 0 || len(s.Secrets) > MaxSecrets {
+		return fmt.Errorf("secrets: between 1 and %d secrets are required for scheme %s", MaxSecrets, s.Scheme)
 	}
-	minLen := 8
-	if s.Scheme == SchemeBearer {
-		minLen = 16
+	// Retiring secrets count until they are dropped: each is tried on
+	// every request.
+	if n := len(s.Secrets) + len(s.RetiringSecrets); n > MaxSecrets {
+		return fmt.Errorf("secrets: at most %d secrets, retiring ones included, got %d", MaxSecrets, n)
 	}
 	for i, sec := range s.Secrets {
-		switch {
-		case len(sec) < minLen:
-			return fmt.Errorf("secrets[%d]: must be at least %d characters", i, minLen)
-		case s.Scheme == SchemeStandardWebhooks:
-			if err := signature.ValidStandardWebhooksSecret(sec); err != nil {
-				return fmt.Errorf("secrets[%d]: %w", i, err)
-			}
-		case s.Scheme == SchemeStripe && !strings.HasPrefix(sec, "whsec_"):
-			return fmt.Errorf("secrets[%d]: a Stripe signing secret starts with whsec_", i)
+		if err := s.validateSecret(sec); err != nil {
+			return fmt.Errorf("secrets[%d]: %w", i, err)
+		}
+	}
+	for i, r := range s.RetiringSecrets {
+		if err := s.validateSecret(r.Secret); err != nil {
+			return fmt.Errorf("retiring_secrets[%d]: %w", i, err)
+		}
+		if r.Until.IsZero() {
+			return fmt.Errorf("retiring_secrets[%d].until: required", i)
 		}
 	}
 	if s.Scheme == SchemeHMACSHA256 {
@@ -381,6 +419,24 @@ func (s Source) validateCredentials() error {
 		default:
 			return fmt.Errorf("signature.encoding: %q is not hex or base64", s.Signature.Encoding)
 		}
+	}
+	return nil
+}
+
+// validateSecret checks one secret of the source's scheme. Errors never
+// contain the secret.
+func (s Source) validateSecret(sec string) error {
+	minLen := 8
+	if s.Scheme == SchemeBearer {
+		minLen = 16
+	}
+	switch {
+	case len(sec) < minLen:
+		return fmt.Errorf("must be at least %d characters", minLen)
+	case s.Scheme == SchemeStandardWebhooks:
+		return signature.ValidStandardWebhooksSecret(sec)
+	case s.Scheme == SchemeStripe && !strings.HasPrefix(sec, "whsec_"):
+		return errors.New("a Stripe signing secret starts with whsec_")
 	}
 	return nil
 }

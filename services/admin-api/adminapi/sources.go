@@ -1,8 +1,422 @@
 package adminapi
 
-import adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/greentic/events/pkg/bus"
+	adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
+	"github.com/greentic/events/pkg/tenant"
+	"github.com/greentic/events/pkg/tenant/tenantkv"
+)
+
+// Grace periods of a secret rotation.
+const (
+	defaultRotationGrace = 24 * time.Hour
+	maxRotationGrace     = 30 * 24 * time.Hour
+)
+
+// Prefixes of the event_type and event_id strings of a Source.
+const (
+	valueFromField  = "field:"
+	valueFromHeader = "header:"
+	valueFromValue  = "value:"
+)
 
 type sourceServer struct {
 	adminv1.UnimplementedSourceServiceServer
 	*Server
+}
+
+// PutSource creates or replaces a source; with a non-zero source.revision
+// only over that revision. Secrets are write-only: the request's secrets
+// replace every accepted secret (retiring ones too), and none keeps those
+// stored. Schemes that verify without secrets (none, sendgrid) drop them.
+func (s *sourceServer) PutSource(ctx context.Context, req *adminv1.PutSourceRequest) (*adminv1.PutSourceResponse, error) {
+	in := req.GetSource()
+	if in == nil {
+		return nil, required("source")
+	}
+	key, err := sourceKey(ctx, "source.tenant", "source.name", in.GetTenant(), in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	src, err := sourceIn(in)
+	if err != nil {
+		return nil, err
+	}
+	what := "source " + src.Tenant + "/" + src.Name
+	if _, err := s.store.Get(ctx, bus.BucketTenants, src.Tenant); err != nil {
+		return nil, storeErr("tenant "+src.Tenant, err)
+	}
+	rev := in.GetRevision()
+	for attempt := 1; ; attempt++ {
+		cur, err := s.store.Get(ctx, bus.BucketSources, key)
+		exists := err == nil
+		switch {
+		case errors.Is(err, tenantkv.ErrNotFound) && rev == 0:
+		case err != nil:
+			return nil, storeErr(what, err)
+		case rev != 0 && rev != cur.Revision:
+			return nil, storeErr(what, tenantkv.ErrConflict)
+		}
+		now := s.now()
+		next := src
+		if exists {
+			var stored tenant.Source
+			if err := json.Unmarshal(cur.Value, &stored); err != nil {
+				return nil, status.Errorf(codes.Internal, "stored %s (revision %d) is malformed", what, cur.Revision)
+			}
+			// The API has no field for it: a source disabled in a bundle
+			// stays disabled.
+			next.Disabled = stored.Disabled
+			if len(req.GetSecrets()) == 0 && usesSecrets(next.Scheme) {
+				next.Secrets, next.RetiringSecrets = stored.Secrets, stored.RetiringSecrets
+				next.DropExpiredSecrets(now)
+			}
+		}
+		if len(req.GetSecrets()) > 0 {
+			next.Secrets = slices.Clone(req.GetSecrets())
+		}
+		if err := next.Validate(); err != nil {
+			return nil, sourceInvalid(err, "secrets")
+		}
+		value, err := json.Marshal(next)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "encode %s: %v", what, err)
+		}
+		var n uint64
+		if exists {
+			n, err = s.store.Update(ctx, bus.BucketSources, key, value, cur.Revision)
+		} else {
+			n, err = s.store.Create(ctx, bus.BucketSources, key, value)
+		}
+		if (errors.Is(err, tenantkv.ErrConflict) || errors.Is(err, tenantkv.ErrExists) || errors.Is(err, tenantkv.ErrNotFound)) && rev == 0 && attempt < writeAttempts {
+			continue // someone else wrote in between: start over from what is stored
+		}
+		if err != nil {
+			return nil, storeErr(what, err)
+		}
+		e := cur
+		if !exists || n != cur.Revision {
+			e = s.entryWritten(ctx, bus.BucketSources, key, value, n)
+		}
+		s.log.Info("source stored", "tenant", src.Tenant, "source", src.Name, "scheme", next.Scheme, "revision", n, "secrets_replaced", len(req.GetSecrets()) > 0, "by", principal(ctx).Name)
+		return &adminv1.PutSourceResponse{Source: sourceOut(next, e, now)}, nil
+	}
+}
+
+func (s *sourceServer) GetSource(ctx context.Context, req *adminv1.GetSourceRequest) (*adminv1.GetSourceResponse, error) {
+	key, err := sourceKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	src, e, err := s.readSource(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.GetSourceResponse{Source: sourceOut(src, e, s.now())}, nil
+}
+
+// ListSources lists the sources of a tenant, or of every tenant for an
+// operator naming none.
+func (s *sourceServer) ListSources(ctx context.Context, req *adminv1.ListSourcesRequest) (*adminv1.ListSourcesResponse, error) {
+	scope, err := scopeTenant(ctx, "tenant", req.GetTenant())
+	if err != nil {
+		return nil, err
+	}
+	prefix := ""
+	if scope != "" {
+		prefix = scope + "."
+	}
+	entries, err := s.store.List(ctx, bus.BucketSources, prefix)
+	if err != nil {
+		return nil, storeErr("sources", err)
+	}
+	items, next, err := page(entries, func(e tenantkv.Entry) string { return e.Key }, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	res := &adminv1.ListSourcesResponse{NextPageToken: next}
+	for _, e := range items {
+		var src tenant.Source
+		if err := json.Unmarshal(e.Value, &src); err != nil || tenant.SourceKey(src.Tenant, src.Name) != e.Key {
+			s.log.Warn("skipping malformed stored source", "key", e.Key, "revision", e.Revision)
+			continue
+		}
+		res.Sources = append(res.Sources, sourceOut(src, e, now))
+	}
+	return res, nil
+}
+
+// DeleteSource removes a source; with a revision only if it is still at it.
+func (s *sourceServer) DeleteSource(ctx context.Context, req *adminv1.DeleteSourceRequest) (*adminv1.DeleteSourceResponse, error) {
+	key, err := sourceKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Delete(ctx, bus.BucketSources, key, req.GetRevision()); err != nil {
+		return nil, storeErr("source "+req.GetTenant()+"/"+req.GetName(), err)
+	}
+	s.log.Info("source deleted", "tenant", req.GetTenant(), "source", req.GetName(), "by", principal(ctx).Name)
+	return &adminv1.DeleteSourceResponse{}, nil
+}
+
+// RotateSourceSecret makes new_secret the source's first secret, the one
+// senders sign with, and keeps every other secret accepted until the end
+// of the grace period, so the senders can switch without a failed
+// delivery. Rotating to a secret already first changes nothing but
+// deadlines.
+func (s *sourceServer) RotateSourceSecret(ctx context.Context, req *adminv1.RotateSourceSecretRequest) (*adminv1.RotateSourceSecretResponse, error) {
+	key, err := sourceKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	newSecret := req.GetNewSecret()
+	if newSecret == "" {
+		return nil, required("new_secret")
+	}
+	grace := time.Duration(req.GetGraceSeconds()) * time.Second
+	switch {
+	case req.GetGraceSeconds() < 0:
+		return nil, invalid("grace_seconds", "must not be negative")
+	case req.GetGraceSeconds() > int64(maxRotationGrace/time.Second):
+		return nil, invalid("grace_seconds", fmt.Sprintf("at most %d (%s)", int64(maxRotationGrace/time.Second), maxRotationGrace))
+	case grace == 0:
+		grace = defaultRotationGrace
+	}
+	what := "source " + req.GetTenant() + "/" + req.GetName()
+	for attempt := 1; ; attempt++ {
+		src, cur, err := s.readSource(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if !usesSecrets(src.Scheme) {
+			return nil, status.Errorf(codes.FailedPrecondition, "%s uses scheme %s, which verifies without secrets: there is nothing to rotate", what, src.Scheme)
+		}
+		now := s.now()
+		until := now.Add(grace)
+		src.DropExpiredSecrets(now)
+		retiring := slices.DeleteFunc(slices.Clone(src.RetiringSecrets), func(r tenant.RetiringSecret) bool { return r.Secret == newSecret })
+		for _, old := range src.Secrets {
+			if old == newSecret {
+				continue
+			}
+			if i := slices.IndexFunc(retiring, func(r tenant.RetiringSecret) bool { return r.Secret == old }); i >= 0 {
+				retiring[i].Until = until
+				continue
+			}
+			retiring = append(retiring, tenant.RetiringSecret{Secret: old, Until: until})
+		}
+		if 1+len(retiring) > tenant.MaxSecrets {
+			return nil, status.Errorf(codes.FailedPrecondition, "%s would accept %d secrets, more than %d: wait for retiring secrets to expire, or replace them all with PutSource", what, 1+len(retiring), tenant.MaxSecrets)
+		}
+		src.Secrets = []string{newSecret}
+		src.RetiringSecrets = retiring
+		if len(retiring) == 0 {
+			src.RetiringSecrets = nil
+		}
+		if err := src.Validate(); err != nil {
+			return nil, sourceInvalid(err, "new_secret")
+		}
+		value, err := json.Marshal(src)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "encode %s: %v", what, err)
+		}
+		n, err := s.store.Update(ctx, bus.BucketSources, key, value, cur.Revision)
+		if errors.Is(err, tenantkv.ErrConflict) && attempt < writeAttempts {
+			continue
+		}
+		if err != nil {
+			return nil, storeErr(what, err)
+		}
+		e := cur
+		if n != cur.Revision {
+			e = s.entryWritten(ctx, bus.BucketSources, key, value, n)
+		}
+		res := &adminv1.RotateSourceSecretResponse{Source: sourceOut(src, e, now)}
+		if len(retiring) > 0 {
+			last := retiring[0].Until
+			for _, r := range retiring[1:] {
+				if r.Until.After(last) {
+					last = r.Until
+				}
+			}
+			res.OldSecretsExpireTime = timestamppb.New(last)
+		}
+		s.log.Info("source secret rotated", "tenant", req.GetTenant(), "source", req.GetName(), "retiring", len(retiring), "until", until, "revision", n, "by", principal(ctx).Name)
+		return res, nil
+	}
+}
+
+// readSource reads and decodes a stored source.
+func (s *sourceServer) readSource(ctx context.Context, key string) (tenant.Source, tenantkv.Entry, error) {
+	e, err := s.store.Get(ctx, bus.BucketSources, key)
+	if err != nil {
+		t, n, _ := tenant.SplitKey(key)
+		return tenant.Source{}, e, storeErr("source "+t+"/"+n, err)
+	}
+	var src tenant.Source
+	if err := json.Unmarshal(e.Value, &src); err != nil || tenant.SourceKey(src.Tenant, src.Name) != key {
+		return tenant.Source{}, e, status.Errorf(codes.Internal, "stored source %s (revision %d) is malformed", key, e.Revision)
+	}
+	return src, e, nil
+}
+
+// sourceKey checks the tenant and name of a request (fields tenantField
+// and nameField) and returns the source's key.
+func sourceKey(ctx context.Context, tenantField, nameField, tenantID, name string) (string, error) {
+	if err := authorize(ctx, tenantField, tenantID); err != nil {
+		return "", err
+	}
+	if name == "" {
+		return "", required(nameField)
+	}
+	if err := bus.ValidateName("name", name); err != nil {
+		return "", invalid(nameField, err.Error())
+	}
+	return tenant.SourceKey(tenantID, name), nil
+}
+
+// usesSecrets reports whether a scheme verifies with secrets.
+func usesSecrets(scheme string) bool {
+	return scheme != tenant.SchemeNone && scheme != tenant.SchemeSendGrid
+}
+
+// sourceIn converts a request's source; secrets and output-only fields
+// are not part of it.
+func sourceIn(in *adminv1.Source) (tenant.Source, error) {
+	src := tenant.Source{
+		Tenant:       in.GetTenant(),
+		Name:         in.GetName(),
+		Scheme:       in.GetScheme(),
+		PublicKeys:   slices.Clone(in.GetPublicKeys()),
+		URL:          in.GetUrl(),
+		MaxBodyBytes: in.GetMaxBodyBytes(),
+		Signature: tenant.Signature{
+			Header:   in.GetSignatureHeader(),
+			Encoding: in.GetSignatureEncoding(),
+			Prefix:   in.GetSignaturePrefix(),
+		},
+	}
+	var err error
+	if src.EventType, err = valueFromIn("source.event_type", in.GetEventType()); err != nil {
+		return src, err
+	}
+	if src.EventID, err = valueFromIn("source.event_id", in.GetEventId()); err != nil {
+		return src, err
+	}
+	switch ts := in.GetToleranceSeconds(); {
+	case ts < 0:
+		return src, invalid("source.tolerance_seconds", "must not be negative")
+	case ts > int64(tenant.MaxTolerance/time.Second):
+		return src, invalid("source.tolerance_seconds", fmt.Sprintf("at most %d (%s)", int64(tenant.MaxTolerance/time.Second), tenant.MaxTolerance))
+	default:
+		src.Tolerance = tenant.Duration(time.Duration(ts) * time.Second)
+	}
+	return src, nil
+}
+
+// valueFromIn parses "field:<name>", "header:<name>" or "value:<text>".
+func valueFromIn(field, v string) (tenant.ValueFrom, error) {
+	switch {
+	case v == "":
+		return tenant.ValueFrom{}, nil
+	case strings.HasPrefix(v, valueFromField) && len(v) > len(valueFromField):
+		return tenant.ValueFrom{Field: v[len(valueFromField):]}, nil
+	case strings.HasPrefix(v, valueFromHeader) && len(v) > len(valueFromHeader):
+		return tenant.ValueFrom{Header: v[len(valueFromHeader):]}, nil
+	case strings.HasPrefix(v, valueFromValue) && len(v) > len(valueFromValue):
+		return tenant.ValueFrom{Value: v[len(valueFromValue):]}, nil
+	}
+	return tenant.ValueFrom{}, invalid(field, fmt.Sprintf("%q: want field:<name>, header:<name> or value:<text>", v))
+}
+
+func valueFromOut(v tenant.ValueFrom) string {
+	switch {
+	case v.Field != "":
+		return valueFromField + v.Field
+	case v.Header != "":
+		return valueFromHeader + v.Header
+	case v.Value != "":
+		return valueFromValue + v.Value
+	}
+	return ""
+}
+
+// sourceOut is the API form of a stored source: never its secrets, only
+// how many are accepted at now.
+func sourceOut(src tenant.Source, e tenantkv.Entry, now time.Time) *adminv1.Source {
+	return &adminv1.Source{
+		Tenant:            src.Tenant,
+		Name:              src.Name,
+		Scheme:            src.Scheme,
+		EventType:         valueFromOut(src.EventType),
+		EventId:           valueFromOut(src.EventID),
+		MaxBodyBytes:      src.MaxBodyBytes,
+		ToleranceSeconds:  int64(time.Duration(src.Tolerance) / time.Second),
+		Url:               src.URL,
+		PublicKeys:        src.PublicKeys,
+		SignatureHeader:   src.Signature.Header,
+		SignatureEncoding: src.Signature.Encoding,
+		SignaturePrefix:   src.Signature.Prefix,
+		SecretCount:       int32(len(src.AcceptedSecrets(now))),
+		Revision:          e.Revision,
+	}
+}
+
+// sourceInvalid turns an error of tenant.Source.Validate into
+// InvalidArgument naming the request field: the source's fields under
+// "source" in their API names, and errors of the secrets under
+// secretsField ("secrets" of PutSource, "new_secret" of a rotation), for
+// secrets are a field of the request, not of the source.
+func sourceInvalid(err error, secretsField string) error {
+	var tok *bus.TokenError
+	if errors.As(err, &tok) {
+		switch tok.Field {
+		case "source":
+			return invalid("source.name", tok.Error())
+		case "event_type":
+			return invalid("source.event_type", tok.Error())
+		}
+		return invalid("source."+tok.Field, tok.Error())
+	}
+	m := fieldPrefix.FindStringSubmatch(err.Error())
+	if m == nil {
+		return invalid("source", err.Error())
+	}
+	path, desc := m[1], m[2]
+	top, rest := path, ""
+	if i := strings.IndexAny(path, ".[,"); i >= 0 {
+		top, rest = path[:i], path[i:]
+	}
+	switch top {
+	case "secrets", "retiring_secrets":
+		field := secretsField
+		if top == "secrets" && secretsField == "secrets" {
+			field += strings.SplitN(rest, ",", 2)[0] // secrets[1]: the index is the request's
+		}
+		return invalid(field, desc)
+	case "signature":
+		sub := strings.TrimPrefix(rest, ".")
+		if sub == "" {
+			sub = "header"
+		}
+		return invalid("source.signature_"+sub, desc)
+	case "tolerance":
+		return invalid("source.tolerance_seconds", desc)
+	case "event_type", "event_id":
+		return invalid("source."+top, desc)
+	}
+	return invalid("source."+path, desc)
 }

@@ -37,6 +37,8 @@ type request struct {
 // say which header failed and how, never a secret or the expected value.
 func (h *Handler) verify(req *request) *apiError {
 	src, r := req.src, req.r
+	// Secrets being rotated out stay accepted until their deadline.
+	secrets := src.AcceptedSecrets(h.now())
 	var err error
 	header := ""
 	switch src.Scheme {
@@ -44,27 +46,27 @@ func (h *Handler) verify(req *request) *apiError {
 		return nil
 	case tenant.SchemeHMACSHA256:
 		header = src.Signature.Header
-		err = signature.VerifyHMACSHA256(req.body, r.Header.Get(header), src.Signature.Prefix, src.Signature.Encoding, src.Secrets)
+		err = signature.VerifyHMACSHA256(req.body, r.Header.Get(header), src.Signature.Prefix, src.Signature.Encoding, secrets)
 	case tenant.SchemeGitHub:
 		header = headerGitHubSignature
-		err = signature.VerifyGitHub(req.body, r.Header.Get(header), src.Secrets)
+		err = signature.VerifyGitHub(req.body, r.Header.Get(header), secrets)
 	case tenant.SchemeStripe:
 		header = headerStripeSignature
-		_, err = signature.VerifyStripe(req.body, r.Header.Get(header), src.Secrets, src.EffectiveTolerance(), h.now())
+		_, err = signature.VerifyStripe(req.body, r.Header.Get(header), secrets, src.EffectiveTolerance(), h.now())
 	case tenant.SchemeStandardWebhooks:
 		header = headerSWSignature
 		if missing := missingHeader(r, headerSWID, headerSWTimestamp); missing != "" {
 			header, err = missing, signature.ErrMissing
 			break
 		}
-		err = signature.VerifyStandardWebhooks(r.Header.Get(headerSWID), r.Header.Get(headerSWTimestamp), r.Header.Get(header), req.body, src.Secrets, src.EffectiveTolerance(), h.now())
+		err = signature.VerifyStandardWebhooks(r.Header.Get(headerSWID), r.Header.Get(headerSWTimestamp), r.Header.Get(header), req.body, secrets, src.EffectiveTolerance(), h.now())
 	case tenant.SchemeTwilio:
 		header = headerTwilioSignature
 		u := twilioURL(src, r)
 		if req.form != nil {
-			err = signature.VerifyTwilio(u, req.form, r.Header.Get(header), src.Secrets)
+			err = signature.VerifyTwilio(u, req.form, r.Header.Get(header), secrets)
 		} else {
-			err = signature.VerifyTwilioJSON(u, req.body, r.Header.Get(header), src.Secrets)
+			err = signature.VerifyTwilioJSON(u, req.body, r.Header.Get(header), secrets)
 		}
 	case tenant.SchemeSendGrid:
 		header = headerSendGridSignature
@@ -75,7 +77,7 @@ func (h *Handler) verify(req *request) *apiError {
 		err = signature.VerifySendGrid(req.body, r.Header.Get(headerSendGridTimestamp), r.Header.Get(header), h.keys.get(src.PublicKeys), src.EffectiveTolerance(), h.now())
 	case tenant.SchemeBearer:
 		header = headerAuthorization
-		err = signature.VerifyBearer(r.Header.Get(header), src.Secrets)
+		err = signature.VerifyBearer(r.Header.Get(header), secrets)
 	default:
 		return fail(http.StatusForbidden, codeSourceDisabled, "source %q has scheme %q, which this ingress cannot verify", src.Name, src.Scheme)
 	}
