@@ -420,3 +420,60 @@ func isWrongRevision(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || errors.Is(err, jetstream.ErrKeyExists)
 }
+
+// modifyAttempts bounds the rounds of a Modify that loses races with other
+// writers.
+const modifyAttempts = 5
+
+// Modify writes what change makes of the stored item over the revision it
+// read: change gets the stored entry (exists false when there is none) and
+// returns the new value, or an error to refuse, which Modify returns as is.
+// With rev non-zero the item must be stored at exactly that revision
+// (ErrNotFound, ErrConflict). With rev zero, a write that loses a race with
+// another writer reads again and calls change again, a few times. An
+// identical value is not rewritten. It returns the entry stored.
+func (s *Store) Modify(ctx context.Context, b bus.Bucket, key string, rev uint64, change func(cur Entry, exists bool) ([]byte, error)) (Entry, error) {
+	kv, err := s.bucket(b)
+	if err != nil {
+		return Entry{}, err
+	}
+	for attempt := 1; ; attempt++ {
+		cur, err := s.Get(ctx, b, key)
+		exists := err == nil
+		switch {
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return Entry{}, err
+		case rev != 0 && !exists:
+			return Entry{}, ErrNotFound
+		case rev != 0 && cur.Revision != rev:
+			return Entry{}, ErrConflict
+		}
+		value, err := change(cur, exists)
+		if err != nil {
+			return Entry{}, err
+		}
+		if exists && bytes.Equal(value, cur.Value) {
+			return cur, nil
+		}
+		var n uint64
+		if exists {
+			n, err = kv.Update(ctx, key, value, cur.Revision)
+		} else {
+			n, err = kv.Create(ctx, key, value)
+		}
+		if isWrongRevision(err) {
+			if rev == 0 && attempt < modifyAttempts {
+				continue // someone else wrote in between: start over from what is stored
+			}
+			return Entry{}, ErrConflict
+		}
+		if err != nil {
+			return Entry{}, fmt.Errorf("write %s/%s: %w", kv.Bucket(), key, err)
+		}
+		if e, err := s.Get(ctx, b, key); err == nil && e.Revision == n {
+			return e, nil
+		}
+		// Changed again since: report what this call wrote.
+		return Entry{Key: key, Value: value, Revision: n, Created: time.Now()}, nil
+	}
+}

@@ -475,3 +475,58 @@ func TestWatchSchedules(t *testing.T) {
 		t.Errorf("deleting a missing schedule: %v", err)
 	}
 }
+
+func TestModify(t *testing.T) {
+	srv := natstest.RunServer(t)
+	_, js := natstest.Connect(t, srv.URL())
+	ctx := context.Background()
+	topo := bus.DefaultTopology("dev")
+	if err := topo.Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, js, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(v string) func(Entry, bool) ([]byte, error) {
+		return func(Entry, bool) ([]byte, error) { return []byte(v), nil }
+	}
+	e, err := s.Modify(ctx, bus.BucketFlows, "acme.a", 0, set("one"))
+	if err != nil || string(e.Value) != "one" || e.Revision == 0 || e.Created.IsZero() {
+		t.Fatalf("create: %+v %v", e, err)
+	}
+	// Over a stale revision: refused, nothing written.
+	if _, err := s.Modify(ctx, bus.BucketFlows, "acme.a", e.Revision+7, set("two")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale revision: %v", err)
+	}
+	if _, err := s.Modify(ctx, bus.BucketFlows, "acme.missing", 3, set("two")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revision of a missing key: %v", err)
+	}
+	// Identical: no new revision.
+	same, err := s.Modify(ctx, bus.BucketFlows, "acme.a", e.Revision, set("one"))
+	if err != nil || same.Revision != e.Revision {
+		t.Fatalf("identical value: %+v %v", same, err)
+	}
+	// A writer that loses a race reads again: change sees the other write.
+	calls := 0
+	got, err := s.Modify(ctx, bus.BucketFlows, "acme.a", 0, func(cur Entry, exists bool) ([]byte, error) {
+		calls++
+		if calls == 1 {
+			if _, err := s.Update(ctx, bus.BucketFlows, "acme.a", []byte("other"), cur.Revision); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return append(append([]byte(nil), cur.Value...), '+'), nil
+	})
+	if err != nil || calls != 2 || string(got.Value) != "other+" {
+		t.Fatalf("race: calls %d, %q, %v", calls, got.Value, err)
+	}
+	// A refusal is returned as is, and nothing is written.
+	refused := errors.New("refused")
+	if _, err := s.Modify(ctx, bus.BucketFlows, "acme.a", 0, func(Entry, bool) ([]byte, error) { return nil, refused }); err != refused {
+		t.Fatalf("refusal: %v", err)
+	}
+	if cur, _ := s.Get(ctx, bus.BucketFlows, "acme.a"); string(cur.Value) != "other+" {
+		t.Fatalf("after a refusal: %q", cur.Value)
+	}
+}

@@ -64,12 +64,13 @@ func notFound(format string, args ...any) error {
 }
 
 // storeErr maps the errors of tenantkv to status errors; what names the
-// item ("tenant acme"). Anything else is Unavailable (the bus is down or
-// slow) or the context's own error.
+// item ("tenant acme"). Status errors pass unchanged; anything else is
+// Unavailable (the bus is down or slow) or the context's own error.
 func storeErr(what string, err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err // already a status (nil included): a refusal of a Modify change
+	}
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, tenantkv.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s does not exist", what)
 	case errors.Is(err, tenantkv.ErrExists):

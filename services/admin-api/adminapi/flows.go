@@ -81,7 +81,7 @@ func (s *flowServer) PutFlow(ctx context.Context, req *adminv1.PutFlowRequest) (
 	if err := checkFlowSize("flow.yaml", f.GetYaml()); err != nil {
 		return nil, err
 	}
-	if err := ensureTenantStored(ctx, s.store, f.GetTenant()); err != nil {
+	if err := s.tenantExists(ctx, f.GetTenant()); err != nil {
 		return nil, err
 	}
 	doc := []byte(f.GetYaml())
@@ -94,7 +94,7 @@ func (s *flowServer) PutFlow(ctx context.Context, req *adminv1.PutFlowRequest) (
 		return nil, invalid("flow.name", fmt.Sprintf("%q differs from the document's name %q (the document names the flow)", f.GetName(), name))
 	}
 	what := "flow " + f.GetTenant() + "/" + name
-	e, err := putConfigEntry(ctx, s.store, bus.BucketFlows, tenant.FlowKey(f.GetTenant(), name), doc, f.GetRevision(), s.now)
+	e, err := s.store.Modify(ctx, bus.BucketFlows, tenant.FlowKey(f.GetTenant(), name), f.GetRevision(), replaceWith(doc))
 	if err != nil {
 		return nil, storeErr(what, err)
 	}
@@ -117,19 +117,7 @@ func (s *flowServer) GetFlow(ctx context.Context, req *adminv1.GetFlowRequest) (
 // ListFlows lists the flows of a tenant, or of every tenant for an
 // operator naming none.
 func (s *flowServer) ListFlows(ctx context.Context, req *adminv1.ListFlowsRequest) (*adminv1.ListFlowsResponse, error) {
-	scope, err := scopeTenant(ctx, "tenant", req.GetTenant())
-	if err != nil {
-		return nil, err
-	}
-	prefix := ""
-	if scope != "" {
-		prefix = scope + "."
-	}
-	entries, err := s.store.List(ctx, bus.BucketFlows, prefix)
-	if err != nil {
-		return nil, storeErr("flows", err)
-	}
-	items, next, err := page(entries, func(e tenantkv.Entry) string { return e.Key }, req.GetPageSize(), req.GetPageToken())
+	items, next, err := s.listPage(ctx, bus.BucketFlows, req.GetTenant(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -457,51 +445,9 @@ func flowOf(tenantID, name string, e tenantkv.Entry) *adminv1.Flow {
 	return &adminv1.Flow{Tenant: tenantID, Name: name, Yaml: string(e.Value), Revision: e.Revision, UpdateTime: timestamppb.New(e.Created)}
 }
 
-// ensureTenantStored is NotFound unless the tenant exists.
-func ensureTenantStored(ctx context.Context, store *tenantkv.Store, id string) error {
-	if _, err := store.Get(ctx, bus.BucketTenants, id); err != nil {
-		return storeErr("tenant "+id, err)
-	}
-	return nil
-}
-
-// putConfigEntry writes value under key: over revision rev when it is
-// non-zero (ErrNotFound, ErrConflict), otherwise creating or replacing
-// whatever is stored. An identical value is not rewritten. It returns the
-// stored entry.
-func putConfigEntry(ctx context.Context, store *tenantkv.Store, b bus.Bucket, key string, value []byte, rev uint64, now func() time.Time) (tenantkv.Entry, error) {
-	var (
-		n   uint64
-		err error
-	)
-	if rev != 0 {
-		n, err = store.Update(ctx, b, key, value, rev)
-	} else {
-		// Someone else may write between the read and the write; a few
-		// rounds settle any but a deliberate race.
-		for attempt := 0; attempt < 5; attempt++ {
-			var cur tenantkv.Entry
-			cur, err = store.Get(ctx, b, key)
-			switch {
-			case errors.Is(err, tenantkv.ErrNotFound):
-				n, err = store.Create(ctx, b, key, value)
-			case err == nil:
-				n, err = store.Update(ctx, b, key, value, cur.Revision)
-			}
-			if !errors.Is(err, tenantkv.ErrExists) && !errors.Is(err, tenantkv.ErrConflict) && !errors.Is(err, tenantkv.ErrNotFound) {
-				break
-			}
-		}
-	}
-	if err != nil {
-		return tenantkv.Entry{}, err
-	}
-	e, err := store.Get(ctx, b, key)
-	if err != nil || e.Revision != n {
-		// Changed again since: report what this call wrote.
-		return tenantkv.Entry{Key: key, Value: value, Revision: n, Created: now()}, nil
-	}
-	return e, nil
+// replaceWith is the change of a Modify that stores value whatever is stored.
+func replaceWith(value []byte) func(tenantkv.Entry, bool) ([]byte, error) {
+	return func(tenantkv.Entry, bool) ([]byte, error) { return value, nil }
 }
 
 // dryRun records the effects of a dry run in the order the run asked for

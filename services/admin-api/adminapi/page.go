@@ -1,8 +1,12 @@
 package adminapi
 
 import (
+	"context"
 	"encoding/base64"
 	"sort"
+
+	"github.com/greentic/events/pkg/bus"
+	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
 
 // Page sizes of the List methods.
@@ -38,4 +42,24 @@ func page[T any](items []T, key func(T) string, size int32, token string) ([]T, 
 		next = base64.RawURLEncoding.EncodeToString([]byte(key(out[len(out)-1])))
 	}
 	return out, next, nil
+}
+
+// listPage returns one page of the {tenant}.{name} entries of bucket b that
+// a listing may show: the named tenant's (checked by scopeTenant), the
+// caller's own for a tenant token naming none, every tenant's for an
+// operator naming none.
+func (s *Server) listPage(ctx context.Context, b bus.Bucket, tenantID string, size int32, token string) ([]tenantkv.Entry, string, error) {
+	scope, err := scopeTenant(ctx, "tenant", tenantID)
+	if err != nil {
+		return nil, "", err
+	}
+	prefix := ""
+	if scope != "" {
+		prefix = scope + "."
+	}
+	entries, err := s.store.List(ctx, b, prefix)
+	if err != nil {
+		return nil, "", storeErr(string(b), err)
+	}
+	return page(entries, func(e tenantkv.Entry) string { return e.Key }, size, token)
 }

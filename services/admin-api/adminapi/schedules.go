@@ -46,7 +46,7 @@ func (s *scheduleServer) PutSchedule(ctx context.Context, req *adminv1.PutSchedu
 	if err != nil {
 		return nil, err
 	}
-	e, err := putConfigEntry(ctx, s.store, bus.BucketSchedules, sc.Key(), value, req.GetSchedule().GetRevision(), s.now)
+	e, err := s.store.Modify(ctx, bus.BucketSchedules, sc.Key(), req.GetSchedule().GetRevision(), replaceWith(value))
 	if err != nil {
 		return nil, storeErr(scheduleWhat(sc.Tenant, sc.Name), err)
 	}
@@ -73,19 +73,7 @@ func (s *scheduleServer) GetSchedule(ctx context.Context, req *adminv1.GetSchedu
 // ListSchedules lists the schedules of a tenant, or of every tenant for
 // an operator naming none.
 func (s *scheduleServer) ListSchedules(ctx context.Context, req *adminv1.ListSchedulesRequest) (*adminv1.ListSchedulesResponse, error) {
-	scope, err := scopeTenant(ctx, "tenant", req.GetTenant())
-	if err != nil {
-		return nil, err
-	}
-	prefix := ""
-	if scope != "" {
-		prefix = scope + "."
-	}
-	entries, err := s.store.List(ctx, bus.BucketSchedules, prefix)
-	if err != nil {
-		return nil, storeErr("schedules", err)
-	}
-	items, next, err := page(entries, func(e tenantkv.Entry) string { return e.Key }, req.GetPageSize(), req.GetPageToken())
+	items, next, err := s.listPage(ctx, bus.BucketSchedules, req.GetTenant(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -144,33 +132,30 @@ func (s *scheduleServer) setPaused(ctx context.Context, tenantID, name string, p
 		return nil, err
 	}
 	what := scheduleWhat(tenantID, name)
-	for attempt := 0; ; attempt++ {
-		e, err := s.store.Get(ctx, bus.BucketSchedules, key)
-		if err != nil {
-			return nil, storeErr(what, err)
+	var sc schedule.Schedule
+	e, err := s.store.Modify(ctx, bus.BucketSchedules, key, 0, func(cur tenantkv.Entry, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, tenantkv.ErrNotFound
 		}
-		var sc schedule.Schedule
-		if err := json.Unmarshal(e.Value, &sc); err != nil {
+		sc = schedule.Schedule{}
+		if err := json.Unmarshal(cur.Value, &sc); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "stored %s is not valid (%v): put it again", what, err)
 		}
 		if sc.Paused == paused {
-			return scheduleOut(sc, e.Revision, e.Created), nil
+			return cur.Value, nil
 		}
 		sc.Paused = paused
 		value, err := json.Marshal(sc)
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "encode %s: %v", what, err)
 		}
-		rev, err := s.store.Update(ctx, bus.BucketSchedules, key, value, e.Revision)
-		if errors.Is(err, tenantkv.ErrConflict) && attempt < 4 {
-			continue
-		}
-		if err != nil {
-			return nil, storeErr(what, err)
-		}
-		s.log.Info("schedule paused or resumed", "tenant", tenantID, "schedule", name, "paused", paused, "revision", rev, "by", principal(ctx).Name)
-		return scheduleOut(sc, rev, s.now()), nil
+		return value, nil
+	})
+	if err != nil {
+		return nil, storeErr(what, err)
 	}
+	s.log.Info("schedule paused or resumed", "tenant", tenantID, "schedule", name, "paused", paused, "revision", e.Revision, "by", principal(ctx).Name)
+	return scheduleOut(sc, e.Revision, e.Created), nil
 }
 
 // checkSchedule authorizes and validates the schedule of a create or put
@@ -183,7 +168,7 @@ func (s *scheduleServer) checkSchedule(ctx context.Context, in *adminv1.Schedule
 	if err := authorize(ctx, "schedule.tenant", in.GetTenant()); err != nil {
 		return schedule.Schedule{}, nil, err
 	}
-	if err := ensureTenantStored(ctx, s.store, in.GetTenant()); err != nil {
+	if err := s.tenantExists(ctx, in.GetTenant()); err != nil {
 		return schedule.Schedule{}, nil, err
 	}
 	sc, err := scheduleIn(in)

@@ -55,22 +55,13 @@ func (s *sourceServer) PutSource(ctx context.Context, req *adminv1.PutSourceRequ
 		return nil, err
 	}
 	what := "source " + src.Tenant + "/" + src.Name
-	if _, err := s.store.Get(ctx, bus.BucketTenants, src.Tenant); err != nil {
-		return nil, storeErr("tenant "+src.Tenant, err)
+	if err := s.tenantExists(ctx, src.Tenant); err != nil {
+		return nil, err
 	}
-	rev := in.GetRevision()
-	for attempt := 1; ; attempt++ {
-		cur, err := s.store.Get(ctx, bus.BucketSources, key)
-		exists := err == nil
-		switch {
-		case errors.Is(err, tenantkv.ErrNotFound) && rev == 0:
-		case err != nil:
-			return nil, storeErr(what, err)
-		case rev != 0 && rev != cur.Revision:
-			return nil, storeErr(what, tenantkv.ErrConflict)
-		}
-		now := s.now()
-		next := src
+	now := s.now()
+	var next tenant.Source
+	e, err := s.store.Modify(ctx, bus.BucketSources, key, in.GetRevision(), func(cur tenantkv.Entry, exists bool) ([]byte, error) {
+		next = src
 		if exists {
 			var stored tenant.Source
 			if err := json.Unmarshal(cur.Value, &stored); err != nil {
@@ -94,25 +85,13 @@ func (s *sourceServer) PutSource(ctx context.Context, req *adminv1.PutSourceRequ
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "encode %s: %v", what, err)
 		}
-		var n uint64
-		if exists {
-			n, err = s.store.Update(ctx, bus.BucketSources, key, value, cur.Revision)
-		} else {
-			n, err = s.store.Create(ctx, bus.BucketSources, key, value)
-		}
-		if (errors.Is(err, tenantkv.ErrConflict) || errors.Is(err, tenantkv.ErrExists) || errors.Is(err, tenantkv.ErrNotFound)) && rev == 0 && attempt < writeAttempts {
-			continue // someone else wrote in between: start over from what is stored
-		}
-		if err != nil {
-			return nil, storeErr(what, err)
-		}
-		e := cur
-		if !exists || n != cur.Revision {
-			e = s.entryWritten(ctx, bus.BucketSources, key, value, n)
-		}
-		s.log.Info("source stored", "tenant", src.Tenant, "source", src.Name, "scheme", next.Scheme, "revision", n, "secrets_replaced", len(req.GetSecrets()) > 0, "by", principal(ctx).Name)
-		return &adminv1.PutSourceResponse{Source: sourceOut(next, e, now)}, nil
+		return value, nil
+	})
+	if err != nil {
+		return nil, storeErr(what, err)
 	}
+	s.log.Info("source stored", "tenant", src.Tenant, "source", src.Name, "scheme", next.Scheme, "revision", e.Revision, "secrets_replaced", len(req.GetSecrets()) > 0, "by", principal(ctx).Name)
+	return &adminv1.PutSourceResponse{Source: sourceOut(next, e, now)}, nil
 }
 
 func (s *sourceServer) GetSource(ctx context.Context, req *adminv1.GetSourceRequest) (*adminv1.GetSourceResponse, error) {
@@ -130,19 +109,7 @@ func (s *sourceServer) GetSource(ctx context.Context, req *adminv1.GetSourceRequ
 // ListSources lists the sources of a tenant, or of every tenant for an
 // operator naming none.
 func (s *sourceServer) ListSources(ctx context.Context, req *adminv1.ListSourcesRequest) (*adminv1.ListSourcesResponse, error) {
-	scope, err := scopeTenant(ctx, "tenant", req.GetTenant())
-	if err != nil {
-		return nil, err
-	}
-	prefix := ""
-	if scope != "" {
-		prefix = scope + "."
-	}
-	entries, err := s.store.List(ctx, bus.BucketSources, prefix)
-	if err != nil {
-		return nil, storeErr("sources", err)
-	}
-	items, next, err := page(entries, func(e tenantkv.Entry) string { return e.Key }, req.GetPageSize(), req.GetPageToken())
+	items, next, err := s.listPage(ctx, bus.BucketSources, req.GetTenant(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -196,18 +163,25 @@ func (s *sourceServer) RotateSourceSecret(ctx context.Context, req *adminv1.Rota
 		grace = defaultRotationGrace
 	}
 	what := "source " + req.GetTenant() + "/" + req.GetName()
-	for attempt := 1; ; attempt++ {
-		src, cur, err := s.readSource(ctx, key)
-		if err != nil {
+	now := s.now()
+	until := now.Add(grace)
+	var (
+		src      tenant.Source
+		retiring []tenant.RetiringSecret
+	)
+	e, err := s.store.Modify(ctx, bus.BucketSources, key, 0, func(cur tenantkv.Entry, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, tenantkv.ErrNotFound
+		}
+		var err error
+		if src, err = decodeSource(key, cur); err != nil {
 			return nil, err
 		}
 		if !usesSecrets(src.Scheme) {
 			return nil, status.Errorf(codes.FailedPrecondition, "%s uses scheme %s, which verifies without secrets: there is nothing to rotate", what, src.Scheme)
 		}
-		now := s.now()
-		until := now.Add(grace)
 		src.DropExpiredSecrets(now)
-		retiring := slices.DeleteFunc(slices.Clone(src.RetiringSecrets), func(r tenant.RetiringSecret) bool { return r.Secret == newSecret })
+		retiring = slices.DeleteFunc(slices.Clone(src.RetiringSecrets), func(r tenant.RetiringSecret) bool { return r.Secret == newSecret })
 		for _, old := range src.Secrets {
 			if old == newSecret {
 				continue
@@ -233,30 +207,23 @@ func (s *sourceServer) RotateSourceSecret(ctx context.Context, req *adminv1.Rota
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "encode %s: %v", what, err)
 		}
-		n, err := s.store.Update(ctx, bus.BucketSources, key, value, cur.Revision)
-		if errors.Is(err, tenantkv.ErrConflict) && attempt < writeAttempts {
-			continue
-		}
-		if err != nil {
-			return nil, storeErr(what, err)
-		}
-		e := cur
-		if n != cur.Revision {
-			e = s.entryWritten(ctx, bus.BucketSources, key, value, n)
-		}
-		res := &adminv1.RotateSourceSecretResponse{Source: sourceOut(src, e, now)}
-		if len(retiring) > 0 {
-			last := retiring[0].Until
-			for _, r := range retiring[1:] {
-				if r.Until.After(last) {
-					last = r.Until
-				}
-			}
-			res.OldSecretsExpireTime = timestamppb.New(last)
-		}
-		s.log.Info("source secret rotated", "tenant", req.GetTenant(), "source", req.GetName(), "retiring", len(retiring), "until", until, "revision", n, "by", principal(ctx).Name)
-		return res, nil
+		return value, nil
+	})
+	if err != nil {
+		return nil, storeErr(what, err)
 	}
+	res := &adminv1.RotateSourceSecretResponse{Source: sourceOut(src, e, now)}
+	if len(retiring) > 0 {
+		last := retiring[0].Until
+		for _, r := range retiring[1:] {
+			if r.Until.After(last) {
+				last = r.Until
+			}
+		}
+		res.OldSecretsExpireTime = timestamppb.New(last)
+	}
+	s.log.Info("source secret rotated", "tenant", req.GetTenant(), "source", req.GetName(), "retiring", len(retiring), "until", until, "revision", e.Revision, "by", principal(ctx).Name)
+	return res, nil
 }
 
 // readSource reads and decodes a stored source.
@@ -266,11 +233,17 @@ func (s *sourceServer) readSource(ctx context.Context, key string) (tenant.Sourc
 		t, n, _ := tenant.SplitKey(key)
 		return tenant.Source{}, e, storeErr("source "+t+"/"+n, err)
 	}
+	src, err := decodeSource(key, e)
+	return src, e, err
+}
+
+// decodeSource decodes the stored source of key.
+func decodeSource(key string, e tenantkv.Entry) (tenant.Source, error) {
 	var src tenant.Source
 	if err := json.Unmarshal(e.Value, &src); err != nil || tenant.SourceKey(src.Tenant, src.Name) != key {
-		return tenant.Source{}, e, status.Errorf(codes.Internal, "stored source %s (revision %d) is malformed", key, e.Revision)
+		return tenant.Source{}, status.Errorf(codes.Internal, "stored source %s (revision %d) is malformed", key, e.Revision)
 	}
-	return src, e, nil
+	return src, nil
 }
 
 // sourceKey checks the tenant and name of a request (fields tenantField

@@ -21,10 +21,6 @@ import (
 	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
 
-// writeAttempts bounds the read-modify-write rounds of a change made
-// without a revision: each round loses only to a concurrent writer.
-const writeAttempts = 5
-
 // Update mask paths of a tenant.
 const (
 	tenantPathDisplayName = "display_name"
@@ -62,12 +58,17 @@ func (s *tenantServer) CreateTenant(ctx context.Context, req *adminv1.CreateTena
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode tenant %s: %v", t.ID, err)
 	}
-	rev, err := s.store.Create(ctx, bus.BucketTenants, t.ID, value)
+	e, err := s.store.Modify(ctx, bus.BucketTenants, t.ID, 0, func(_ tenantkv.Entry, exists bool) ([]byte, error) {
+		if exists {
+			return nil, tenantkv.ErrExists
+		}
+		return value, nil
+	})
 	if err != nil {
 		return nil, storeErr("tenant "+t.ID, err)
 	}
-	s.log.Info("tenant created", "tenant", t.ID, "revision", rev, "by", principal(ctx).Name)
-	out := tenantOut(t, s.entryWritten(ctx, bus.BucketTenants, t.ID, value, rev))
+	s.log.Info("tenant created", "tenant", t.ID, "revision", e.Revision, "by", principal(ctx).Name)
+	out := tenantOut(t, e)
 	// The creation time is known only here: the bucket keeps a few
 	// revisions of a key, not its first one, so the other methods leave
 	// create_time unset rather than guess it.
@@ -377,14 +378,14 @@ func (s *tenantServer) readTenant(ctx context.Context, id string) (tenant.Tenant
 // revision, otherwise reading again when someone else wrote in between.
 // change returns a status error to refuse the change.
 func (s *tenantServer) modifyTenant(ctx context.Context, id string, rev uint64, change func(*tenant.Tenant) error) (*adminv1.Tenant, error) {
-	what := "tenant " + id
-	for attempt := 1; ; attempt++ {
-		t, e, err := s.readTenant(ctx, id)
-		if err != nil {
-			return nil, err
+	var t tenant.Tenant
+	e, err := s.store.Modify(ctx, bus.BucketTenants, id, rev, func(cur tenantkv.Entry, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, tenantkv.ErrNotFound
 		}
-		if rev != 0 && rev != e.Revision {
-			return nil, storeErr(what, tenantkv.ErrConflict)
+		t = tenant.Tenant{}
+		if err := json.Unmarshal(cur.Value, &t); err != nil || t.ID != id {
+			return nil, status.Errorf(codes.Internal, "stored tenant %s (revision %d) is malformed", id, cur.Revision)
 		}
 		if err := change(&t); err != nil {
 			return nil, err
@@ -393,28 +394,12 @@ func (s *tenantServer) modifyTenant(ctx context.Context, id string, rev uint64, 
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "encode tenant %s: %v", id, err)
 		}
-		n, err := s.store.Update(ctx, bus.BucketTenants, id, value, e.Revision)
-		if errors.Is(err, tenantkv.ErrConflict) && rev == 0 && attempt < writeAttempts {
-			continue
-		}
-		if err != nil {
-			return nil, storeErr(what, err)
-		}
-		if n == e.Revision {
-			return tenantOut(t, e), nil // identical: nothing written
-		}
-		return tenantOut(t, s.entryWritten(ctx, bus.BucketTenants, id, value, n)), nil
+		return value, nil
+	})
+	if err != nil {
+		return nil, storeErr("tenant "+id, err)
 	}
-}
-
-// entryWritten returns the entry this call wrote at revision rev, with
-// the time the bus stored it; if it was changed again since, the time is
-// the server's clock.
-func (s *Server) entryWritten(ctx context.Context, b bus.Bucket, key string, value []byte, rev uint64) tenantkv.Entry {
-	if e, err := s.store.Get(ctx, b, key); err == nil && e.Revision == rev {
-		return e
-	}
-	return tenantkv.Entry{Key: key, Value: value, Revision: rev, Created: s.now()}
+	return tenantOut(t, e), nil
 }
 
 // tenantMaskPaths checks an update mask and returns its paths; an empty
@@ -508,4 +493,12 @@ func tenantOut(t tenant.Tenant, e tenantkv.Entry) *adminv1.Tenant {
 		}
 	}
 	return out
+}
+
+// tenantExists is NotFound unless the tenant is stored.
+func (s *Server) tenantExists(ctx context.Context, id string) error {
+	if _, err := s.store.Get(ctx, bus.BucketTenants, id); err != nil {
+		return storeErr("tenant "+id, err)
+	}
+	return nil
 }
