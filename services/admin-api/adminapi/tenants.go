@@ -258,7 +258,11 @@ func (s *tenantServer) DeleteTenant(ctx context.Context, req *adminv1.DeleteTena
 			return nil, err
 		}
 	}
-	timers, err := s.purgeTimerState(ctx, id)
+	timers, err := s.purgeKeys(ctx, bus.BucketTimers, id)
+	if err != nil {
+		return nil, err
+	}
+	deliveries, err := s.purgeKeys(ctx, bus.BucketDeliveries, id)
 	if err != nil {
 		return nil, err
 	}
@@ -266,10 +270,10 @@ func (s *tenantServer) DeleteTenant(ctx context.Context, req *adminv1.DeleteTena
 	if err != nil {
 		return nil, err
 	}
-	if !found && removed == 0 && timers == 0 && deadLetters == 0 {
+	if !found && removed == 0 && timers == 0 && deliveries == 0 && deadLetters == 0 {
 		return nil, notFound("tenant %s", id)
 	}
-	s.log.Info("tenant deleted", "tenant", id, "record", found, "config_keys", removed, "timer_states", timers, "dead_letters", deadLetters, "by", principal(ctx).Name)
+	s.log.Info("tenant deleted", "tenant", id, "record", found, "config_keys", removed, "timer_states", timers, "delivery_ids", deliveries, "dead_letters", deadLetters, "by", principal(ctx).Name)
 	return &adminv1.DeleteTenantResponse{}, nil
 }
 
@@ -294,56 +298,28 @@ func (s *tenantServer) deleteTenantKeys(ctx context.Context, b bus.Bucket, id st
 	return n, nil
 }
 
-// purgeTimerState removes the timer's state of the tenant's schedules
-// (keys {tenant}.{schedule id} of the timers bucket) and returns how many
-// keys it removed. The timer removes the state of a deleted schedule
-// itself when it runs; this covers a timer that is down, so a schedule
-// of a re-created tenant never resumes from the old one's last tick.
-func (s *tenantServer) purgeTimerState(ctx context.Context, id string) (int, error) {
-	what := "timer state of tenant " + id
-	kv, err := s.topo().KeyValue(ctx, s.rt.JS, bus.BucketTimers)
+// purgeKeys removes the tenant's keys ({tenant}.…) from a bucket that
+// services keep for themselves: the timer's state of the tenant's
+// schedules (so a schedule of a re-created tenant never resumes from the
+// old one's last tick) and the ingress's delivery ids (so a re-created
+// tenant's first deliveries are not taken for duplicates of the old
+// one's). The keys are purged from the bucket's stream at once, without
+// delete markers: no service watches these buckets. It returns how many
+// values there were.
+func (s *tenantServer) purgeKeys(ctx context.Context, b bus.Bucket, id string) (uint64, error) {
+	what := string(b) + " of tenant " + id
+	name := s.topo().BucketName(b)
+	stream, err := s.rt.JS.Stream(ctx, "KV_"+name)
 	if err != nil {
 		return 0, storeErr(what, err)
 	}
-	w, err := kv.Watch(ctx, id+".>", jetstream.IgnoreDeletes(), jetstream.MetaOnly())
-	if err != nil {
-		return 0, storeErr(what, err)
-	}
-	defer func() { _ = w.Stop() }()
-	var keys []string
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			return 0, storeErr(what, ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return 0, storeErr(what, errors.New("watcher closed"))
-			case e == nil:
-				done = true
-			default:
-				keys = append(keys, e.Key())
-			}
-		}
-	}
-	for i, k := range keys {
-		if err := kv.Purge(ctx, k); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return i, storeErr(what, err)
-		}
-	}
-	return len(keys), nil
+	return purgeSubject(ctx, stream, "$KV."+name+"."+id+".>", what)
 }
 
-// purgeDeadLetters purges the tenant's messages from the dead-letter
-// stream and returns how many there were.
-func (s *tenantServer) purgeDeadLetters(ctx context.Context, id string) (uint64, error) {
-	what := "dead letters of tenant " + id
-	filter := bus.TenantDLQFilter(s.topo().Env, id)
-	stream, err := s.rt.JS.Stream(ctx, s.topo().DLQStream())
-	if err != nil {
-		return 0, storeErr(what, err)
-	}
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+// purgeSubject purges the messages of stream on subject (a filter) and
+// returns how many there were.
+func purgeSubject(ctx context.Context, stream jetstream.Stream, subject, what string) (uint64, error) {
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
 	if err != nil {
 		return 0, storeErr(what, err)
 	}
@@ -354,10 +330,21 @@ func (s *tenantServer) purgeDeadLetters(ctx context.Context, id string) (uint64,
 	if n == 0 {
 		return 0, nil
 	}
-	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
+	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
 		return 0, storeErr(what, err)
 	}
 	return n, nil
+}
+
+// purgeDeadLetters purges the tenant's messages from the dead-letter
+// stream and returns how many there were.
+func (s *tenantServer) purgeDeadLetters(ctx context.Context, id string) (uint64, error) {
+	what := "dead letters of tenant " + id
+	stream, err := s.rt.JS.Stream(ctx, s.topo().DLQStream())
+	if err != nil {
+		return 0, storeErr(what, err)
+	}
+	return purgeSubject(ctx, stream, bus.TenantDLQFilter(s.topo().Env, id), what)
 }
 
 // readTenant reads and decodes a stored tenant.

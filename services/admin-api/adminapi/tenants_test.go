@@ -351,6 +351,13 @@ func tenantLeftovers(t *testing.T, h *harness, id string) {
 			t.Fatal(err)
 		}
 	}
+	deliveries, err := h.rt.Topology.KeyValue(ctx, h.rt.JS, bus.BucketDeliveries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deliveries.Put(ctx, id+".shop.d-1", []byte("shop:d-1")); err != nil {
+		t.Fatal(err)
+	}
 	subj, err := bus.DLQSubject(h.rt.Topology.Env, id, "flow")
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +368,7 @@ func tenantLeftovers(t *testing.T, h *harness, id string) {
 }
 
 // tenantKeys counts what is stored for tenant id: configuration keys,
-// timer states and dead letters.
+// service state (timer states and delivery ids) and dead letters.
 func tenantKeys(t *testing.T, h *harness, id string) (config, timers int, deadLetters uint64) {
 	t.Helper()
 	ctx := context.Background()
@@ -383,6 +390,13 @@ func tenantKeys(t *testing.T, h *harness, id string) (config, timers int, deadLe
 		if _, err := kv.Get(ctx, k); err == nil {
 			timers++
 		}
+	}
+	dkv, err := h.rt.Topology.KeyValue(ctx, h.rt.JS, bus.BucketDeliveries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dkv.Get(ctx, id+".shop.d-1"); err == nil {
+		timers++
 	}
 	s, err := h.rt.JS.Stream(ctx, h.rt.Topology.DLQStream())
 	if err != nil {
@@ -420,18 +434,18 @@ func TestDeleteTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, del(h.operator, "acme", cur.GetTenant().GetRevision()+100), codes.FailedPrecondition)
-	if c, tm, d := tenantKeys(t, h, "acme"); c != 4 || tm != 2 || d != 1 {
-		t.Fatalf("after refused deletes acme has %d config keys, %d timer states, %d dead letters", c, tm, d)
+	if c, tm, d := tenantKeys(t, h, "acme"); c != 4 || tm != 3 || d != 1 {
+		t.Fatalf("after refused deletes acme has %d config keys, %d service states, %d dead letters", c, tm, d)
 	}
 
 	if err := del(h.operator, "acme", cur.GetTenant().GetRevision()); err != nil {
 		t.Fatal(err)
 	}
 	if c, tm, d := tenantKeys(t, h, "acme"); c != 0 || tm != 0 || d != 0 {
-		t.Fatalf("after the delete acme has %d config keys, %d timer states, %d dead letters", c, tm, d)
+		t.Fatalf("after the delete acme has %d config keys, %d service states, %d dead letters", c, tm, d)
 	}
-	if c, tm, d := tenantKeys(t, h, "globex"); c != 4 || tm != 2 || d != 1 {
-		t.Fatalf("globex lost something: %d config keys, %d timer states, %d dead letters", c, tm, d)
+	if c, tm, d := tenantKeys(t, h, "globex"); c != 4 || tm != 3 || d != 1 {
+		t.Fatalf("globex lost something: %d config keys, %d service states, %d dead letters", c, tm, d)
 	}
 	_, err = h.operator.Tenants.GetTenant(h.operator.ctx(t), &adminv1.GetTenantRequest{Id: "acme"})
 	wantCode(t, err, codes.NotFound)
@@ -453,7 +467,7 @@ func TestDeleteTenant(t *testing.T) {
 	// Created again, the tenant starts clean.
 	createTenantForTest(t, h, "acme")
 	if c, tm, d := tenantKeys(t, h, "acme"); c != 1 || tm != 0 || d != 0 {
-		t.Fatalf("re-created acme has %d config keys, %d timer states, %d dead letters", c, tm, d)
+		t.Fatalf("re-created acme has %d config keys, %d service states, %d dead letters", c, tm, d)
 	}
 	res, err := h.acme.Sources.ListSources(h.acme.ctx(t), &adminv1.ListSourcesRequest{})
 	if err != nil || len(res.GetSources()) != 0 {
