@@ -177,6 +177,11 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("%d events after a redelivery, want 1", n)
 	}
 
+	// The flow's confirmation email is captured (no SendGrid key) and
+	// reported as an event of its own, after the result.
+	natstest.Eventually(t, 15*time.Second, "the captured email's event", func() bool {
+		return r.count(t, "greentic.events.dev.demo.email.captured") == 1
+	})
 	before := r.total(t)
 	bad := []struct {
 		name, path string
