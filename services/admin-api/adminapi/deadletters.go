@@ -150,11 +150,12 @@ func (s *deadLetterServer) GetDeadLetter(ctx context.Context, req *adminv1.GetDe
 // A replay by filter covers the letters stored when the call starts (a
 // replayed message that fails again is not replayed again by the same
 // call) and stops a little before the call's deadline: it then answers OK
-// with what it replayed so far. Repeating the call goes on from there with
-// purge, and without purge republishes what was done already, which the
-// bus drops as duplicates within its duplicate window. Letters whose
-// original subject is not one they may be replayed to are skipped (and
-// logged); named by sequence, such a letter is FailedPrecondition.
+// with what it replayed so far and complete false. Repeating the call goes
+// on from there with purge, and without purge republishes what was done
+// already, which the bus drops as duplicates within its duplicate window.
+// Letters whose original subject is not one they may be replayed to are
+// skipped (and logged); named by sequence, such a letter is
+// FailedPrecondition.
 func (s *deadLetterServer) ReplayDeadLetters(ctx context.Context, req *adminv1.ReplayDeadLettersRequest) (*adminv1.ReplayDeadLettersResponse, error) {
 	if err := oneDeadLetterSelector(req.GetSequence(), req.GetFilter()); err != nil {
 		return nil, err
@@ -180,7 +181,7 @@ func (s *deadLetterServer) ReplayDeadLetters(ctx context.Context, req *adminv1.R
 			return nil, deadLetterErr(fmt.Sprintf("replay dead letter %d", seq), err)
 		}
 		s.log.Info("dead letter replayed", "sequence", seq, "tenant", l.tenant, "stage", l.stage, "purge", req.GetPurge(), "by", by)
-		return &adminv1.ReplayDeadLettersResponse{Replayed: 1, Sequences: []uint64{seq}}, nil
+		return &adminv1.ReplayDeadLettersResponse{Replayed: 1, Sequences: []uint64{seq}, Complete: true}, nil
 	}
 	f, err := s.letterFilter(ctx, req.GetFilter())
 	if err != nil {
@@ -216,13 +217,14 @@ func (s *deadLetterServer) ReplayDeadLetters(ctx context.Context, req *adminv1.R
 	if err != nil && !stopped {
 		return nil, deadLetterErr(fmt.Sprintf("replay dead letters (%d replayed before the error)", res.Replayed), err)
 	}
+	res.Complete = !stopped
 	return res, nil
 }
 
 // PurgeDeadLetters deletes one dead letter (sequence) or every one matching
 // the filter. Like a replay by filter it covers the letters stored when the
 // call starts and stops a little before the deadline, answering OK with
-// the number purged; repeat it to go on.
+// the number purged and complete false; repeat it to go on.
 func (s *deadLetterServer) PurgeDeadLetters(ctx context.Context, req *adminv1.PurgeDeadLettersRequest) (*adminv1.PurgeDeadLettersResponse, error) {
 	if err := oneDeadLetterSelector(req.GetSequence(), req.GetFilter()); err != nil {
 		return nil, err
@@ -244,7 +246,7 @@ func (s *deadLetterServer) PurgeDeadLetters(ctx context.Context, req *adminv1.Pu
 			return nil, deadLetterErr(fmt.Sprintf("purge dead letter %d", seq), err)
 		}
 		s.log.Info("dead letter purged", "sequence", seq, "tenant", l.tenant, "stage", l.stage, "by", by)
-		return &adminv1.PurgeDeadLettersResponse{Purged: 1}, nil
+		return &adminv1.PurgeDeadLettersResponse{Purged: 1, Complete: true}, nil
 	}
 	f, err := s.letterFilter(ctx, req.GetFilter())
 	if err != nil {
@@ -266,6 +268,7 @@ func (s *deadLetterServer) PurgeDeadLetters(ctx context.Context, req *adminv1.Pu
 	if err != nil && !stopped {
 		return nil, deadLetterErr(fmt.Sprintf("purge dead letters (%d purged before the error)", res.Purged), err)
 	}
+	res.Complete = !stopped
 	return res, nil
 }
 
@@ -557,8 +560,9 @@ func (l letter) decode() proto.Message {
 }
 
 // originalJSON is the original message as JSON for people: an Event in
-// its JSON view (payload embedded as JSON), anything else in protojson
-// with the .proto field names; nil when it does not decode.
+// its JSON view (payload embedded as JSON), a FlowResult as
+// event.ResultJSON (output embedded as JSON), a command in protojson with
+// the .proto field names; nil when it does not decode.
 func (l letter) originalJSON() []byte {
 	var (
 		b   []byte
@@ -569,6 +573,8 @@ func (l letter) originalJSON() []byte {
 		return nil
 	case *eventsv1.Event:
 		b, err = json.Marshal(event.View(m))
+	case *eventsv1.FlowResult:
+		b, err = event.ResultJSON(m)
 	default:
 		b, err = event.ProtoJSON(m)
 	}

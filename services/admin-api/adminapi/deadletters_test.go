@@ -393,6 +393,20 @@ func TestGetDeadLetter(t *testing.T) {
 			t.Fatalf("original json %s", js)
 		}
 	})
+	t.Run("flow result", func(t *testing.T) {
+		body, err := proto.Marshal(&eventsv1.FlowResult{EventId: "evt-r", EventType: "order.created", Tenant: "acme", Flow: "f1", Output: []byte(`{"order":"evt-r"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := putDeadLetter(t, h, "acme", stageFlow, "greentic.events.test.acme.order.created.result", body, time.Now(), nil)
+		res, err := h.acme.DLQ.GetDeadLetter(h.acme.ctx(t), &adminv1.GetDeadLetterRequest{Sequence: seq, Tenant: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if js := string(res.GetDeadLetter().GetOriginalJson()); !strings.Contains(js, `"event_id":"evt-r"`) || !strings.Contains(js, `"output":{"order":"evt-r"}`) {
+			t.Fatalf("original json %s", js)
+		}
+	})
 	t.Run("undecodable original", func(t *testing.T) {
 		seq := putDeadLetter(t, h, "acme", bus.ChannelWebhook, "greentic.outbound.test.acme.webhook", []byte{0xff, 0xff}, time.Now(), nil)
 		res, err := h.operator.DLQ.GetDeadLetter(h.operator.ctx(t), &adminv1.GetDeadLetterRequest{Sequence: seq})
@@ -452,7 +466,7 @@ func TestReplayDeadLetter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.GetReplayed() != 1 || !slices.Equal(res.GetSequences(), []uint64{seq}) {
+	if res.GetReplayed() != 1 || !slices.Equal(res.GetSequences(), []uint64{seq}) || !res.GetComplete() {
 		t.Fatalf("response %v", res)
 	}
 	msgs := streamMsgs(t, h, events, subject)
@@ -508,7 +522,7 @@ func TestReplayDeadLettersByFilterWithPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.GetReplayed() != 2 || !slices.Equal(res.GetSequences(), want) {
+	if res.GetReplayed() != 2 || !slices.Equal(res.GetSequences(), want) || !res.GetComplete() {
 		t.Fatalf("response %v, want sequences %v", res, want)
 	}
 	for _, seq := range want {
@@ -569,7 +583,7 @@ func TestReplayRefusesForeignSubjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.GetReplayed() != 0 {
+	if res.GetReplayed() != 0 || !res.GetComplete() {
 		t.Fatalf("replayed %v", res)
 	}
 	if n := dlqCount(t, h); n != len(tests) {
@@ -591,8 +605,8 @@ func TestReplayIsRateLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	if res.GetReplayed() != 20 {
-		t.Fatalf("replayed %d, want 20", res.GetReplayed())
+	if res.GetReplayed() != 20 || !res.GetComplete() {
+		t.Fatalf("replayed %d (complete %t), want 20", res.GetReplayed(), res.GetComplete())
 	}
 	// The first goes at once, the other 19 a tenth of a second apart.
 	if elapsed < 1500*time.Millisecond {
@@ -603,27 +617,48 @@ func TestReplayIsRateLimited(t *testing.T) {
 func TestReplayStopsBeforeTheDeadline(t *testing.T) {
 	h := newHarness(t)
 	seqs := putEventLetters(t, h, "acme", "bulk.test", 20)
-	res, err := h.acme.DLQ.ReplayDeadLetters(callCtx(t, h.acme, 1200*time.Millisecond), &adminv1.ReplayDeadLettersRequest{Filter: &adminv1.DeadLetterFilter{}, Rate: 10})
-	if err != nil {
-		t.Fatalf("a replay cut short by its deadline: %v", err)
+	all := &adminv1.DeadLetterFilter{}
+	replay := func(t *testing.T, ctx context.Context, purge bool) *adminv1.ReplayDeadLettersResponse {
+		t.Helper()
+		res, err := h.acme.DLQ.ReplayDeadLetters(ctx, &adminv1.ReplayDeadLettersRequest{Filter: all, Rate: 10, Purge: purge})
+		if err != nil {
+			t.Fatalf("a replay cut short by its deadline: %v", err)
+		}
+		return res
 	}
+
+	// At 10 per second a call of 1.2s replays about 10 letters of 20, the
+	// oldest first, and says it did not get through them.
+	res := replay(t, callCtx(t, h.acme, 1200*time.Millisecond), false)
 	n := int(res.GetReplayed())
-	if n < 1 || n >= 20 || !slices.Equal(res.GetSequences(), seqs[:n]) {
+	if n < 1 || n >= 20 || !slices.Equal(res.GetSequences(), seqs[:n]) || res.GetComplete() {
 		t.Fatalf("response %v", res)
 	}
-	// Again with purge: the ones done already are duplicates, not stored twice.
-	res, err = h.acme.DLQ.ReplayDeadLetters(h.acme.ctx(t), &adminv1.ReplayDeadLettersRequest{Filter: &adminv1.DeadLetterFilter{}, Purge: true})
-	if err != nil {
-		t.Fatal(err)
+	// Without purge the letters stay: the next call begins with them again.
+	// With purge it removes what it replays...
+	res = replay(t, callCtx(t, h.acme, 1200*time.Millisecond), true)
+	m := int(res.GetReplayed())
+	if m < 1 || m >= 20 || !slices.Equal(res.GetSequences(), seqs[:m]) || res.GetComplete() {
+		t.Fatalf("response %v", res)
 	}
-	if res.GetReplayed() != 20 {
-		t.Fatalf("replayed %d, want 20", res.GetReplayed())
+	if n := dlqCount(t, h); n != 20-m {
+		t.Fatalf("%d dead letters left, want %d", n, 20-m)
+	}
+	// ...so the next call goes on where it stopped, and gets through.
+	res = replay(t, callCtx(t, h.acme, 10*time.Second), true)
+	if !slices.Equal(res.GetSequences(), seqs[m:]) || int(res.GetReplayed()) != 20-m || !res.GetComplete() {
+		t.Fatalf("response %v, want sequences %v", res, seqs[m:])
 	}
 	if n := dlqCount(t, h); n != 0 {
 		t.Fatalf("%d dead letters left", n)
 	}
+	// The ones replayed twice are duplicates, not stored twice.
 	if msgs := streamMsgs(t, h, h.rt.Topology.EventsStream(), "greentic.events.test.acme.bulk.test"); len(msgs) != 20 {
 		t.Fatalf("%d events replayed, want 20", len(msgs))
+	}
+	// Nothing left to replay: complete at once.
+	if res := replay(t, h.acme.ctx(t), true); res.GetReplayed() != 0 || !res.GetComplete() {
+		t.Fatalf("response %v", res)
 	}
 }
 
@@ -636,7 +671,7 @@ func TestPurgeDeadLetters(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 
 	res, err := h.acme.DLQ.PurgeDeadLetters(h.acme.ctx(t), &adminv1.PurgeDeadLettersRequest{Sequence: acme[0]})
-	if err != nil || res.GetPurged() != 1 {
+	if err != nil || res.GetPurged() != 1 || !res.GetComplete() {
 		t.Fatalf("purge one: %v %v", res, err)
 	}
 	_, err = h.acme.DLQ.GetDeadLetter(h.acme.ctx(t), &adminv1.GetDeadLetterRequest{Sequence: acme[0], Tenant: "acme"})
@@ -646,14 +681,14 @@ func TestPurgeDeadLetters(t *testing.T) {
 
 	// An empty filter is every letter the caller may see.
 	res, err = h.acme.DLQ.PurgeDeadLetters(h.acme.ctx(t), &adminv1.PurgeDeadLettersRequest{Filter: &adminv1.DeadLetterFilter{}})
-	if err != nil || res.GetPurged() != 2 {
+	if err != nil || res.GetPurged() != 2 || !res.GetComplete() {
 		t.Fatalf("purge acme's: %v %v", res, err)
 	}
 	if n := dlqCount(t, h); n != 1 {
 		t.Fatalf("%d dead letters left, want globex's", n)
 	}
 	res, err = h.operator.DLQ.PurgeDeadLetters(h.operator.ctx(t), &adminv1.PurgeDeadLettersRequest{Filter: &adminv1.DeadLetterFilter{Tenant: "globex", Stage: "flow"}})
-	if err != nil || res.GetPurged() != 1 {
+	if err != nil || res.GetPurged() != 1 || !res.GetComplete() {
 		t.Fatalf("purge globex's: %v %v", res, err)
 	}
 	if n := dlqCount(t, h); n != 0 {

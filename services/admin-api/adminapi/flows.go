@@ -229,7 +229,7 @@ func (s *flowServer) TestFlow(ctx context.Context, req *adminv1.TestFlowRequest)
 			Id: nt.ID, Type: nt.Type, DurationMicros: nt.Duration.Microseconds(), Outcome: nt.Outcome, Error: nt.Error, Attempts: int32(nt.Attempts),
 		})
 	}
-	resJSON, err := event.ProtoJSON(res)
+	resJSON, err := event.ResultJSON(res)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode flow result: %v", err)
 	}

@@ -354,6 +354,28 @@ func TestFlowPutIsWhatTheExecutorLoads(t *testing.T) {
 	}
 }
 
+// testResult decodes a TestFlow's result_json: the FlowResult's protobuf
+// JSON with its output embedded as JSON, which is returned apart (nil when
+// there is none).
+func testResult(t *testing.T, res *adminv1.TestFlowResponse) (*eventsv1.FlowResult, json.RawMessage) {
+	t.Helper()
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(res.GetResultJson(), &doc); err != nil {
+		t.Fatalf("result_json is not a JSON object: %v\n%s", err, res.GetResultJson())
+	}
+	output := doc["output"]
+	delete(doc, "output")
+	rest, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r eventsv1.FlowResult
+	if err := protojson.Unmarshal(rest, &r); err != nil {
+		t.Fatalf("result_json %s: %v", res.GetResultJson(), err)
+	}
+	return &r, output
+}
+
 func TestTestFlow(t *testing.T) {
 	h := newHarness(t)
 	storeTenantsForTest(t, h, "acme", "globex")
@@ -361,16 +383,14 @@ func TestTestFlow(t *testing.T) {
 
 	check := func(t *testing.T, res *adminv1.TestFlowResponse) {
 		t.Helper()
-		var r eventsv1.FlowResult
-		if err := protojson.Unmarshal(res.GetResultJson(), &r); err != nil {
-			t.Fatalf("result_json %s: %v", res.GetResultJson(), err)
-		}
+		r, output := testResult(t, res)
 		if r.GetStatus() != eventsv1.FlowStatus_FLOW_STATUS_OK || r.GetFlow() != "confirm" || r.GetEventId() != "evt-1" || r.GetTenant() != "acme" || r.GetEnv() != testEnv || r.GetTrigger() != "0:lookup" || len(r.GetTrace()) != 3 {
-			t.Fatalf("result: %v", &r)
+			t.Fatalf("result: %v", r)
 		}
+		// The output is JSON in the document, not the base64 of a bytes field.
 		var out map[string]any
-		if err := json.Unmarshal(r.GetOutput(), &out); err != nil || out["sent"] != "evt-1:confirm:mail" || out["lookup"] != float64(200) {
-			t.Fatalf("output %s: %v", r.GetOutput(), err)
+		if err := json.Unmarshal(output, &out); err != nil || out["sent"] != "evt-1:confirm:mail" || out["lookup"] != float64(200) {
+			t.Fatalf("output %s: %v", output, err)
 		}
 		fx := res.GetEffects()
 		if len(fx) != 2 || fx[0].GetKind() != "http" || fx[1].GetKind() != "email" {
@@ -412,9 +432,8 @@ func TestTestFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r eventsv1.FlowResult
-		if err := protojson.Unmarshal(res.GetResultJson(), &r); err != nil || r.GetTrigger() != "1:done" || r.GetEventId() == "" || len(res.GetEffects()) != 0 {
-			t.Fatalf("tick: %v %v %v", &r, res.GetEffects(), err)
+		if r, _ := testResult(t, res); r.GetTrigger() != "1:done" || r.GetEventId() == "" || len(res.GetEffects()) != 0 {
+			t.Fatalf("tick: %v %v", r, res.GetEffects())
 		}
 	})
 	t.Run("published events in the JSON view", func(t *testing.T) {
@@ -449,9 +468,8 @@ triggers:
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r eventsv1.FlowResult
-		if err := protojson.Unmarshal(res.GetResultJson(), &r); err != nil || r.GetStatus() != eventsv1.FlowStatus_FLOW_STATUS_ERROR || r.GetError() == "" {
-			t.Fatalf("result: %v %v", &r, err)
+		if r, _ := testResult(t, res); r.GetStatus() != eventsv1.FlowStatus_FLOW_STATUS_ERROR || r.GetError() == "" {
+			t.Fatalf("result: %v", r)
 		}
 	})
 

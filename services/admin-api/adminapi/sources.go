@@ -67,9 +67,6 @@ func (s *sourceServer) PutSource(ctx context.Context, req *adminv1.PutSourceRequ
 			if err := json.Unmarshal(cur.Value, &stored); err != nil {
 				return nil, status.Errorf(codes.Internal, "stored %s (revision %d) is malformed", what, cur.Revision)
 			}
-			// The API has no field for it: a source disabled in a bundle
-			// stays disabled.
-			next.Disabled = stored.Disabled
 			if len(req.GetSecrets()) == 0 && usesSecrets(next.Scheme) {
 				next.Secrets, next.RetiringSecrets = stored.Secrets, stored.RetiringSecrets
 				next.DropExpiredSecrets(now)
@@ -276,6 +273,7 @@ func sourceIn(in *adminv1.Source) (tenant.Source, error) {
 		PublicKeys:   slices.Clone(in.GetPublicKeys()),
 		URL:          in.GetUrl(),
 		MaxBodyBytes: in.GetMaxBodyBytes(),
+		Disabled:     in.GetDisabled(),
 		Signature: tenant.Signature{
 			Header:   in.GetSignatureHeader(),
 			Encoding: in.GetSignatureEncoding(),
@@ -345,6 +343,7 @@ func sourceOut(src tenant.Source, e tenantkv.Entry, now time.Time) *adminv1.Sour
 		SignaturePrefix:   src.Signature.Prefix,
 		SecretCount:       int32(len(src.AcceptedSecrets(now))),
 		Revision:          e.Revision,
+		Disabled:          src.Disabled,
 	}
 }
 

@@ -136,6 +136,33 @@ func TestPutSource(t *testing.T) {
 		_, err = put(h.acme, in, srcSecret1)
 		wantCode(t, err, codes.NotFound)
 	})
+	t.Run("disabled", func(t *testing.T) {
+		in := hmacSourceForTest("acme", "shop")
+		in.Disabled = true
+		got, err := put(h.acme, in)
+		if err != nil || !got.GetDisabled() || got.GetSecretCount() == 0 {
+			t.Fatalf("put %v %v", got, err)
+		}
+		res, err := h.acme.Sources.GetSource(h.acme.ctx(t), &adminv1.GetSourceRequest{Tenant: "acme", Name: "shop"})
+		if err != nil || !res.GetSource().GetDisabled() {
+			t.Fatalf("get %v %v", res, err)
+		}
+		if s := storedSource(t, h, "acme", "shop"); !s.Disabled {
+			t.Fatalf("stored %+v, want it disabled for the ingress", s)
+		}
+		// Putting it again as written is no change; without the flag it
+		// is enabled again.
+		if again, err := put(h.acme, in); err != nil || again.GetRevision() != got.GetRevision() {
+			t.Fatalf("put again %v %v, want revision %d", again, err, got.GetRevision())
+		}
+		in.Disabled = false
+		if got, err := put(h.acme, in); err != nil || got.GetDisabled() {
+			t.Fatalf("put enabled %v %v", got, err)
+		}
+		if s := storedSource(t, h, "acme", "shop"); s.Disabled {
+			t.Fatalf("stored %+v, want it enabled", s)
+		}
+	})
 	t.Run("scheme without secrets drops them", func(t *testing.T) {
 		in := &adminv1.Source{Tenant: "acme", Name: "shop", Scheme: tenant.SchemeNone, EventType: "value:form.submitted"}
 		got, err := put(h.acme, in)

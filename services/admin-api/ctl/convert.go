@@ -63,9 +63,6 @@ func sourceProto(s tenant.Source) (*adminv1.Source, []string, error) {
 	if len(s.RetiringSecrets) > 0 {
 		return nil, nil, errors.New("retiring_secrets: the server keeps them; use sources rotate-secret to replace a secret")
 	}
-	if s.Disabled {
-		return nil, nil, errors.New("disabled: the admin API has no such setting; delete the source to stop its webhooks")
-	}
 	tol := time.Duration(s.Tolerance)
 	if tol%time.Second != 0 {
 		return nil, nil, fmt.Errorf("tolerance: the admin API takes whole seconds, got %s", tol)
@@ -83,6 +80,7 @@ func sourceProto(s tenant.Source) (*adminv1.Source, []string, error) {
 		SignatureHeader:   s.Signature.Header,
 		SignatureEncoding: s.Signature.Encoding,
 		SignaturePrefix:   s.Signature.Prefix,
+		Disabled:          s.Disabled,
 	}, s.Secrets, nil
 }
 

@@ -16,11 +16,20 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/greentic/events/pkg/bus"
+	"github.com/greentic/events/pkg/event"
+	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 	"github.com/greentic/events/pkg/natstest"
+	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/service/servicetest"
 	"github.com/greentic/events/services/admin-api/adminapi"
 )
@@ -35,6 +44,8 @@ const (
 // testServer is a real admin API on loopback over an embedded nats-server.
 type testServer struct {
 	addr string
+	// rt is a runtime of its own on the server's bus, to put dead letters.
+	rt *service.Runtime
 }
 
 func startServer(t *testing.T) *testServer {
@@ -43,7 +54,8 @@ func startServer(t *testing.T) *testServer {
 
 func startServerWith(t *testing.T, edit func(*adminapi.Config)) *testServer {
 	t.Helper()
-	rt := servicetest.Runtime(t, natstest.RunServer(t).URL(), "test")
+	nats := natstest.RunServer(t)
+	rt := servicetest.Runtime(t, nats.URL(), "test")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +78,7 @@ func startServerWith(t *testing.T, edit func(*adminapi.Config)) *testServer {
 	}
 	go func() { _ = g.Serve(ln) }()
 	t.Cleanup(g.Stop)
-	return &testServer{addr: ln.Addr().String()}
+	return &testServer{addr: ln.Addr().String(), rt: servicetest.Runtime(t, nats.URL(), "test")}
 }
 
 // result is what one greenticctl run printed and returned.
@@ -196,6 +208,7 @@ func TestUsageErrors(t *testing.T) {
 		{"replay without selection", []string{"dlq", "replay"}, "missing SEQ"},
 		{"replay seq and all", []string{"dlq", "replay", "7", "--all"}, "not both"},
 		{"purge filter without all", []string{"dlq", "purge", "7", "--stage", "flow"}, "with --all"},
+		{"replay tenant without all", []string{"dlq", "replay", "7", "--tenant", "acme"}, "--tenant, --stage, --type, --since and --until select with --all"},
 		{"bad seq", []string{"dlq", "show", "seven"}, `SEQ "seven"`},
 		{"bad since", []string{"dlq", "list", "--since", "yesterday"}, `--since "yesterday"`},
 		{"apply without file", []string{"apply"}, "missing -f FILE"},
@@ -505,14 +518,19 @@ func TestFlows(t *testing.T) {
 		t.Run("test "+how[0], func(t *testing.T) {
 			args := append([]string{"flows", "test", "--tenant", "acme", "--event", "testdata/event.json"}, how...)
 			r := s.op(t, args...)
-			if !strings.HasPrefix(r.stdout, "RESULT\n") || !strings.Contains(r.stdout, "o-42") || !strings.Contains(r.stdout, "EFFECTS (1, not sent)") ||
+			if !strings.HasPrefix(r.stdout, "RESULT\n") || !strings.Contains(r.stdout, `"order_id": "o-42"`) || !strings.Contains(r.stdout, "EFFECTS (1, not sent)") ||
 				!regexp.MustCompile(`(?m)^email\s+\{`).MatchString(r.stdout) {
 				t.Errorf("test printed\n%s", r.stdout)
 			}
 			out := jsonObject(t, s.op(t, append([]string{"-o", "json"}, args...)...).stdout)
 			effects, _ := out["effects"].([]any)
-			if _, ok := out["result_json"].(map[string]any); !ok || len(effects) != 1 {
+			result, ok := out["result_json"].(map[string]any)
+			if !ok || len(effects) != 1 {
 				t.Fatalf("test -o json = %v", out)
+			}
+			// The flow's output is JSON, not base64.
+			if output, ok := result["output"].(map[string]any); !ok || output["order_id"] != "o-42" {
+				t.Errorf("result output = %v", result["output"])
 			}
 			if e := effects[0].(map[string]any); e["kind"] != "email" {
 				t.Errorf("effect = %v", e)
@@ -611,6 +629,16 @@ func TestApplyBundle(t *testing.T) {
 	if list := jsonArray(t, r.stdout); len(list) != 2 {
 		t.Errorf("schedules after apply = %v", list)
 	}
+	// The bundle's github source is disabled, the shop source is not.
+	if src := jsonObject(t, s.op(t, "-o", "json", "sources", "get", "acme", "github").stdout); src["disabled"] != true {
+		t.Errorf("github source after apply = %v", src)
+	}
+	if r := s.op(t, "sources", "get", "acme", "github"); !regexp.MustCompile(`(?m)^disabled:\s+yes`).MatchString(r.stdout) {
+		t.Errorf("get of a disabled source:\n%s", r.stdout)
+	}
+	if src := jsonObject(t, s.op(t, "-o", "json", "sources", "get", "acme", "shop").stdout); src["disabled"] != false {
+		t.Errorf("shop source after apply = %v", src)
+	}
 
 	// A change to one item changes only it.
 	dir := t.TempDir()
@@ -671,6 +699,154 @@ func TestDeadLetters(t *testing.T) {
 	if r.stdout != "replayed 0 dead letters\n" {
 		t.Errorf("replay printed %q", r.stdout)
 	}
+}
+
+// letters numbers the dead letters the tests put, so their ids differ.
+var letters atomic.Int64
+
+// putLetters stores n dead letters of tenant's order.created events the
+// way the flow stage writes them, failed now, and returns their sequences.
+func (s *testServer) putLetters(t *testing.T, tenantID string, n int) []uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	env := s.rt.Topology.Env
+	dlq, err := bus.DLQSubject(env, tenantID, "flow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := bus.EventSubject(env, tenantID, "order.created")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for range n {
+		id := "evt-" + strconv.FormatInt(letters.Add(1), 10)
+		body, err := event.Marshal(&eventsv1.Event{Id: id, Tenant: tenantID, Env: env, EventType: "order.created", Source: "test", Timestamp: time.Now().UnixMilli(), Payload: []byte(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := nats.Header{}
+		h.Set(bus.HeaderDLQReason, "put by the test")
+		h.Set(bus.HeaderDLQStage, "flow")
+		h.Set(bus.HeaderDLQPermanent, "true")
+		h.Set(bus.HeaderDLQAttempts, "1")
+		h.Set(bus.HeaderDLQFailedAt, time.Now().UTC().Format(time.RFC3339Nano))
+		h.Set(bus.HeaderDLQOriginalSubject, orig)
+		h.Set(bus.HeaderDLQOriginalMsgID, tenantID+":"+id)
+		p, err := s.rt.Publisher.Publish(ctx, dlq, "dlq:flow:test:"+id, body, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, p.Sequence)
+	}
+	return seqs
+}
+
+// letterCount is the number of dead letters stored.
+func (s *testServer) letterCount(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := s.rt.JS.Stream(ctx, s.rt.Topology.DLQStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(bus.DLQFilter(s.rt.Topology.Env)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(info.State.Msgs)
+}
+
+func seqList(seqs []uint64) string {
+	out := make([]string, len(seqs))
+	for i, s := range seqs {
+		out[i] = strconv.FormatUint(s, 10)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestDeadLettersCutShort runs replays and purges whose calls stop at
+// their deadline: at --rate 10 a call of --timeout 1s replays about 9.
+func TestDeadLettersCutShort(t *testing.T) {
+	s := startServer(t)
+	slow := []string{"--timeout", "1s", "dlq", "replay", "--all", "--rate", "10"}
+
+	t.Run("replay without purge stops", func(t *testing.T) {
+		seqs := s.putLetters(t, "acme", 20)
+		t.Cleanup(func() { s.op(t, "dlq", "purge", "--all") })
+		r := s.as(t, operatorToken, slow...)
+		wantFail(t, r, `replay stopped at the call's deadline with more dead letters to go: run it again with --purge`, `--timeout`)
+		m := regexp.MustCompile(`^replayed (\d+) dead letters: ([\d ]+)\n$`).FindStringSubmatch(r.stdout)
+		if m == nil {
+			t.Fatalf("replay printed %q", r.stdout)
+		}
+		n, _ := strconv.Atoi(m[1])
+		if n < 1 || n >= 20 || m[2] != seqList(seqs[:n]) {
+			t.Fatalf("replay printed %q, want the first of %v", r.stdout, seqs)
+		}
+		if left := s.letterCount(t); left != 20 {
+			t.Errorf("%d dead letters left, want all 20", left)
+		}
+		// -o json prints the response as it is.
+		r = s.as(t, operatorToken, append([]string{"-o", "json"}, slow...)...)
+		if r.code != ExitError {
+			t.Fatalf("want exit 1:\n%s", r)
+		}
+		if out := jsonObject(t, r.stdout); out["complete"] != false || out["replayed"].(float64) < 1 {
+			t.Errorf("replay -o json = %v", out)
+		}
+	})
+	t.Run("replay with purge goes on", func(t *testing.T) {
+		seqs := s.putLetters(t, "acme", 20)
+		r := s.op(t, append(slow, "--purge")...)
+		m := regexp.MustCompile(`^replayed 20 dead letters in (\d+) calls: ([\d ]+)\n$`).FindStringSubmatch(r.stdout)
+		if m == nil || m[1] == "1" || m[2] != seqList(seqs) {
+			t.Fatalf("replay printed %q, want %v in more than one call", r.stdout, seqs)
+		}
+		if left := s.letterCount(t); left != 0 {
+			t.Errorf("%d dead letters left", left)
+		}
+	})
+	t.Run("later calls take only letters that failed before the start", func(t *testing.T) {
+		seqs := s.putLetters(t, "acme", 20)
+		done := make(chan result, 1)
+		go func() { done <- s.as(t, operatorToken, append(slow, "--purge")...) }()
+		// Letters that fail while it runs, as replays failing again do,
+		// stay for another replay.
+		natstest.Eventually(t, 10*time.Second, "the first replays", func() bool { return s.letterCount(t) < 20 })
+		s.putLetters(t, "acme", 3)
+		r := <-done
+		if r.code != ExitOK || !strings.HasPrefix(r.stdout, "replayed 20 dead letters in ") || !strings.HasSuffix(r.stdout, ": "+seqList(seqs)+"\n") {
+			t.Fatalf("replay:\n%s", r)
+		}
+		if left := s.letterCount(t); left != 3 {
+			t.Errorf("%d dead letters left, want the 3 put later", left)
+		}
+		s.op(t, "dlq", "purge", "--all")
+	})
+	t.Run("purge", func(t *testing.T) {
+		s.putLetters(t, "acme", 5)
+		r := s.op(t, "--timeout", "1s", "dlq", "purge", "--all", "--tenant", "acme")
+		if r.stdout != "purged 5 dead letters\n" {
+			t.Errorf("purge printed %q", r.stdout)
+		}
+		if left := s.letterCount(t); left != 0 {
+			t.Errorf("%d dead letters left", left)
+		}
+	})
+	t.Run("one letter", func(t *testing.T) {
+		seq := s.putLetters(t, "acme", 1)[0]
+		r := s.op(t, "dlq", "replay", strconv.FormatUint(seq, 10))
+		if want := "replayed 1 dead letter: " + strconv.FormatUint(seq, 10) + "\n"; r.stdout != want {
+			t.Errorf("replay printed %q, want %q", r.stdout, want)
+		}
+		r = s.op(t, "dlq", "purge", strconv.FormatUint(seq, 10))
+		if r.stdout != "purged 1 dead letter\n" {
+			t.Errorf("purge printed %q", r.stdout)
+		}
+	})
 }
 
 func TestTLS(t *testing.T) {

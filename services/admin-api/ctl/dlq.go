@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -184,24 +185,23 @@ func (b *bulk) selection(args []string) (uint64, *adminv1.DeadLetterFilter, erro
 		return 0, nil, &usageError{msg: "give SEQ or --all, not both"}
 	case !b.all && len(args) == 0:
 		return 0, nil, &usageError{msg: "missing SEQ (or --all with filter flags)"}
-	case !b.all && (b.filter != dlqFilter{tenant: b.filter.tenant}):
-		return 0, nil, &usageError{msg: "--stage, --type, --since and --until select with --all"}
+	case !b.all && !b.filter.empty():
+		// A letter named by SEQ is looked up among those the token may
+		// see; the request has no filter to go with it.
+		return 0, nil, &usageError{msg: "--tenant, --stage, --type, --since and --until select with --all"}
+	}
+	if !b.all {
+		seq, err := parseSeq(args[0])
+		if err != nil {
+			return 0, nil, err
+		}
+		return seq, nil, nil
 	}
 	filter, err := b.filter.proto(time.Now())
 	if err != nil {
 		return 0, nil, err
 	}
-	if b.all {
-		return 0, filter, nil
-	}
-	seq, err := parseSeq(args[0])
-	if err != nil {
-		return 0, nil, err
-	}
-	if b.filter.empty() {
-		filter = nil
-	}
-	return seq, filter, nil
+	return 0, filter, nil
 }
 
 func dlqReplay(fs *flag.FlagSet) runFunc {
@@ -210,7 +210,7 @@ func dlqReplay(fs *flag.FlagSet) runFunc {
 	var purge bool
 	b.register(fs)
 	fs.Float64Var(&rate, "rate", 0, "replays per second (default: the server's, 50)")
-	fs.BoolVar(&purge, "purge", false, "remove the replayed dead letters from the dead-letter stream")
+	fs.BoolVar(&purge, "purge", false, "remove the replayed dead letters from the dead-letter stream (with --all, calls go on until every letter is replayed)")
 	return func(ctx context.Context, c *cli, args []string) error {
 		seq, filter, err := b.selection(args)
 		if err != nil {
@@ -219,24 +219,55 @@ func dlqReplay(fs *flag.FlagSet) runFunc {
 		if rate < 0 {
 			return &usageError{msg: "--rate must not be negative"}
 		}
-		res, err := c.dlq.ReplayDeadLetters(ctx, &adminv1.ReplayDeadLettersRequest{Sequence: seq, Filter: filter, Rate: rate, Purge: purge})
+		req := &adminv1.ReplayDeadLettersRequest{Sequence: seq, Filter: filter, Rate: rate, Purge: purge}
+		total := &adminv1.ReplayDeadLettersResponse{}
+		// Without purge the letters replayed stay where they are, and a
+		// second call would begin with them again: only with purge does
+		// the next call go on where the last one stopped.
+		calls, err := untilComplete(req.GetFilter(), purge, func() (int32, bool, error) {
+			res, err := c.dlq.ReplayDeadLetters(ctx, req)
+			if err != nil {
+				return 0, false, err
+			}
+			total.Replayed += res.GetReplayed()
+			total.Sequences = append(total.Sequences, res.GetSequences()...)
+			total.Complete = res.GetComplete()
+			return res.GetReplayed(), res.GetComplete(), nil
+		})
+		if calls > 0 {
+			if perr := c.printReplayed(total, calls); perr != nil && err == nil {
+				err = perr
+			}
+		}
 		if err != nil {
 			return err
 		}
-		if c.jsonOut() {
-			return c.printProto(res)
+		switch {
+		case total.GetComplete():
+			return nil
+		case !purge:
+			return errors.New("replay stopped at the call's deadline with more dead letters to go: run it again with --purge " +
+				"(each call then goes on where the last one stopped; letters replayed already are dropped as duplicates), " +
+				"or with a higher --rate or a longer --timeout" + timeoutCap)
 		}
-		seqs := make([]string, 0, len(res.GetSequences()))
-		for _, s := range res.GetSequences() {
-			seqs = append(seqs, strconv.FormatUint(s, 10))
-		}
-		msg := "replayed " + plural(int(res.GetReplayed()), "dead letter")
-		if len(seqs) > 0 {
-			msg += ": " + strings.Join(seqs, " ")
-		}
-		_, err = fmt.Fprintln(c.stdout, msg)
-		return err
+		return errors.New("replay stopped at the call's deadline with more dead letters to go, and the last call replayed none: give a higher --rate or a longer --timeout" + timeoutCap)
 	}
+}
+
+func (c *cli) printReplayed(res *adminv1.ReplayDeadLettersResponse, calls int) error {
+	if c.jsonOut() {
+		return c.printProto(res)
+	}
+	seqs := make([]string, 0, len(res.GetSequences()))
+	for _, s := range res.GetSequences() {
+		seqs = append(seqs, strconv.FormatUint(s, 10))
+	}
+	msg := "replayed " + plural(int(res.GetReplayed()), "dead letter") + inCalls(calls)
+	if len(seqs) > 0 {
+		msg += ": " + strings.Join(seqs, " ")
+	}
+	_, err := fmt.Fprintln(c.stdout, msg)
+	return err
 }
 
 func dlqPurge(fs *flag.FlagSet) runFunc {
@@ -247,10 +278,65 @@ func dlqPurge(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		res, err := c.dlq.PurgeDeadLetters(ctx, &adminv1.PurgeDeadLettersRequest{Sequence: seq, Filter: filter})
-		if err != nil {
+		req := &adminv1.PurgeDeadLettersRequest{Sequence: seq, Filter: filter}
+		total := &adminv1.PurgeDeadLettersResponse{}
+		calls, err := untilComplete(req.GetFilter(), true, func() (int32, bool, error) {
+			res, err := c.dlq.PurgeDeadLetters(ctx, req)
+			if err != nil {
+				return 0, false, err
+			}
+			total.Purged += res.GetPurged()
+			total.Complete = res.GetComplete()
+			return res.GetPurged(), res.GetComplete(), nil
+		})
+		if calls > 0 {
+			if perr := c.done(total, "purged %s%s", plural(int(total.GetPurged()), "dead letter"), inCalls(calls)); perr != nil && err == nil {
+				err = perr
+			}
+		}
+		if err != nil || total.GetComplete() {
 			return err
 		}
-		return c.done(res, "purged %s", plural(int(res.GetPurged()), "dead letter"))
+		return errors.New("purge stopped at the call's deadline with more dead letters to go, and the last call purged none: give a longer --timeout" + timeoutCap)
 	}
+}
+
+// timeoutCap follows advice to give a longer --timeout.
+const timeoutCap = " (the server allows calls up to its -admin-call-timeout, 30s by default)"
+
+// untilComplete makes the calls of a replay or purge: call answers how
+// many letters it handled and whether the server went through every one
+// matching. A call by filter that stopped at its deadline is repeated
+// while repeat is set and the last call handled something; it returns the
+// number of calls that succeeded.
+//
+// The server starts each call from the oldest letter, so a repeated call
+// goes on where the last one stopped only because that one removed what
+// it handled. Repeated calls take only the letters that failed before the
+// first call started (the filter's until moves back to that time, by this
+// machine's clock): a replayed message that fails again is a new letter,
+// and replaying those too would go on for as long as the flow fails.
+func untilComplete(filter *adminv1.DeadLetterFilter, repeat bool, call func() (handled int32, complete bool, err error)) (int, error) {
+	start := time.Now()
+	for calls := 0; ; {
+		handled, complete, err := call()
+		if err != nil {
+			return calls, err
+		}
+		calls++
+		if complete || !repeat || handled == 0 || filter == nil {
+			return calls, nil
+		}
+		if u := filter.GetUntil(); u == nil || u.AsTime().After(start) {
+			filter.Until = timestamppb.New(start)
+		}
+	}
+}
+
+// inCalls is " in n calls" when a command took more than one call.
+func inCalls(n int) string {
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" in %d calls", n)
 }

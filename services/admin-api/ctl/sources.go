@@ -93,6 +93,9 @@ func (c *cli) printSource(s *adminv1.Source) error {
 	d.add("tenant", s.GetTenant())
 	d.add("name", s.GetName())
 	d.add("scheme", s.GetScheme())
+	if s.GetDisabled() {
+		d.add("disabled", "yes: its webhooks are refused (403 source_disabled)")
+	}
 	d.add("secrets", s.GetSecretCount())
 	if len(s.GetPublicKeys()) > 0 {
 		d.add("public keys", len(s.GetPublicKeys()))

@@ -82,16 +82,11 @@ func run(ctx context.Context, args []string) error {
 		}
 		if s.Kind == bus.KindResult {
 			r := &eventsv1.FlowResult{}
-			if proto.Unmarshal(m.Data(), r) == nil {
-				output := r.Output
-				r.Output = nil // shown as JSON below, not base64
-				b, _ := event.ProtoJSON(r)
-				view := map[string]json.RawMessage{}
-				_ = json.Unmarshal(b, &view)
-				if json.Valid(output) {
-					view["output"] = output
-				}
-				_ = enc.Encode(map[string]any{"result": view})
+			if proto.Unmarshal(m.Data(), r) != nil {
+				return
+			}
+			if b, err := event.ResultJSON(r); err == nil {
+				_ = enc.Encode(map[string]json.RawMessage{"result": b})
 			}
 			return
 		}

@@ -900,8 +900,11 @@ type Source struct {
 	SignatureEncoding string `protobuf:"bytes,11,opt,name=signature_encoding,json=signatureEncoding,proto3" json:"signature_encoding,omitempty"`
 	SignaturePrefix   string `protobuf:"bytes,12,opt,name=signature_prefix,json=signaturePrefix,proto3" json:"signature_prefix,omitempty"`
 	// How many secrets are configured; the secrets themselves are never returned.
-	SecretCount   int32  `protobuf:"varint,13,opt,name=secret_count,json=secretCount,proto3" json:"secret_count,omitempty"`
-	Revision      uint64 `protobuf:"varint,14,opt,name=revision,proto3" json:"revision,omitempty"`
+	SecretCount int32  `protobuf:"varint,13,opt,name=secret_count,json=secretCount,proto3" json:"secret_count,omitempty"`
+	Revision    uint64 `protobuf:"varint,14,opt,name=revision,proto3" json:"revision,omitempty"`
+	// A disabled source is kept but takes no deliveries: the ingress answers
+	// its webhooks 403 Forbidden with error code source_disabled.
+	Disabled      bool `protobuf:"varint,15,opt,name=disabled,proto3" json:"disabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1032,6 +1035,13 @@ func (x *Source) GetRevision() uint64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *Source) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
 }
 
 type PutSourceRequest struct {
@@ -2266,7 +2276,9 @@ func (x *TestFlowRequest) GetEventJson() []byte {
 
 type TestFlowResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The FlowResult as JSON.
+	// The FlowResult as protobuf JSON (the .proto field names), with its
+	// output embedded as JSON rather than base64; an output that is not
+	// valid JSON is a JSON string.
 	ResultJson    []byte    `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
 	Effects       []*Effect `protobuf:"bytes,2,rep,name=effects,proto3" json:"effects,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3675,9 +3687,15 @@ func (x *ReplayDeadLettersRequest) GetPurge() bool {
 }
 
 type ReplayDeadLettersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Replayed      int32                  `protobuf:"varint,1,opt,name=replayed,proto3" json:"replayed,omitempty"`
-	Sequences     []uint64               `protobuf:"varint,2,rep,packed,name=sequences,proto3" json:"sequences,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Replayed  int32                  `protobuf:"varint,1,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	Sequences []uint64               `protobuf:"varint,2,rep,packed,name=sequences,proto3" json:"sequences,omitempty"`
+	// True when every matching letter that existed when the call started was
+	// handled (replayed, or skipped because its original subject is not one
+	// it may be replayed to); false when the call stopped at its deadline.
+	// Repeating the call with purge goes on from where it stopped; without
+	// purge it starts again from the oldest letter.
+	Complete      bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3724,6 +3742,13 @@ func (x *ReplayDeadLettersResponse) GetSequences() []uint64 {
 		return x.Sequences
 	}
 	return nil
+}
+
+func (x *ReplayDeadLettersResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
 }
 
 type PurgeDeadLettersRequest struct {
@@ -3779,8 +3804,12 @@ func (x *PurgeDeadLettersRequest) GetFilter() *DeadLetterFilter {
 }
 
 type PurgeDeadLettersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Purged        int32                  `protobuf:"varint,1,opt,name=purged,proto3" json:"purged,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Purged int32                  `protobuf:"varint,1,opt,name=purged,proto3" json:"purged,omitempty"`
+	// True when every matching letter that existed when the call started was
+	// purged; false when the call stopped at its deadline (repeat it to go
+	// on).
+	Complete      bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3820,6 +3849,13 @@ func (x *PurgeDeadLettersResponse) GetPurged() int32 {
 		return x.Purged
 	}
 	return 0
+}
+
+func (x *PurgeDeadLettersResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
 }
 
 var File_greentic_admin_v1_admin_proto protoreflect.FileDescriptor
@@ -3882,7 +3918,7 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"\x13DeleteTenantRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\"\x16\n" +
-	"\x14DeleteTenantResponse\"\xd0\x03\n" +
+	"\x14DeleteTenantResponse\"\xec\x03\n" +
 	"\x06Source\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -3900,7 +3936,8 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"\x12signature_encoding\x18\v \x01(\tR\x11signatureEncoding\x12)\n" +
 	"\x10signature_prefix\x18\f \x01(\tR\x0fsignaturePrefix\x12!\n" +
 	"\fsecret_count\x18\r \x01(\x05R\vsecretCount\x12\x1a\n" +
-	"\brevision\x18\x0e \x01(\x04R\brevision\"_\n" +
+	"\brevision\x18\x0e \x01(\x04R\brevision\x12\x1a\n" +
+	"\bdisabled\x18\x0f \x01(\bR\bdisabled\"_\n" +
 	"\x10PutSourceRequest\x121\n" +
 	"\x06source\x18\x01 \x01(\v2\x19.greentic.admin.v1.SourceR\x06source\x12\x18\n" +
 	"\asecrets\x18\x02 \x03(\tR\asecrets\"F\n" +
@@ -4078,15 +4115,17 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12;\n" +
 	"\x06filter\x18\x02 \x01(\v2#.greentic.admin.v1.DeadLetterFilterR\x06filter\x12\x12\n" +
 	"\x04rate\x18\x03 \x01(\x01R\x04rate\x12\x14\n" +
-	"\x05purge\x18\x04 \x01(\bR\x05purge\"U\n" +
+	"\x05purge\x18\x04 \x01(\bR\x05purge\"q\n" +
 	"\x19ReplayDeadLettersResponse\x12\x1a\n" +
 	"\breplayed\x18\x01 \x01(\x05R\breplayed\x12\x1c\n" +
-	"\tsequences\x18\x02 \x03(\x04R\tsequences\"r\n" +
+	"\tsequences\x18\x02 \x03(\x04R\tsequences\x12\x1a\n" +
+	"\bcomplete\x18\x03 \x01(\bR\bcomplete\"r\n" +
 	"\x17PurgeDeadLettersRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12;\n" +
-	"\x06filter\x18\x02 \x01(\v2#.greentic.admin.v1.DeadLetterFilterR\x06filter\"2\n" +
+	"\x06filter\x18\x02 \x01(\v2#.greentic.admin.v1.DeadLetterFilterR\x06filter\"N\n" +
 	"\x18PurgeDeadLettersResponse\x12\x16\n" +
-	"\x06purged\x18\x01 \x01(\x05R\x06purged2\xad\x05\n" +
+	"\x06purged\x18\x01 \x01(\x05R\x06purged\x12\x1a\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete2\xad\x05\n" +
 	"\rTenantService\x12_\n" +
 	"\fCreateTenant\x12&.greentic.admin.v1.CreateTenantRequest\x1a'.greentic.admin.v1.CreateTenantResponse\x12V\n" +
 	"\tGetTenant\x12#.greentic.admin.v1.GetTenantRequest\x1a$.greentic.admin.v1.GetTenantResponse\x12\\\n" +
