@@ -72,6 +72,9 @@ func (a Account) validate(name string) error {
 	return nil
 }
 
+// MaxRate bounds a rate limit's per_second and burst.
+const MaxRate = 1_000_000
+
 // RateLimit is a token bucket: PerSecond requests on average, Burst at once.
 type RateLimit struct {
 	PerSecond float64 `json:"per_second,omitempty"`
@@ -85,6 +88,9 @@ func (t Tenant) Validate() error {
 	}
 	if t.RateLimit.PerSecond < 0 || t.RateLimit.Burst < 0 {
 		return fmt.Errorf("rate_limit: per_second and burst must not be negative, got %g and %d", t.RateLimit.PerSecond, t.RateLimit.Burst)
+	}
+	if t.RateLimit.PerSecond > MaxRate || t.RateLimit.Burst > MaxRate {
+		return fmt.Errorf("rate_limit: per_second and burst must be at most %d, got %g and %d", MaxRate, t.RateLimit.PerSecond, t.RateLimit.Burst)
 	}
 	if (t.RateLimit.PerSecond == 0) != (t.RateLimit.Burst == 0) {
 		return errors.New("rate_limit: set both per_second and burst, or neither")

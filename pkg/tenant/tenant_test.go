@@ -171,6 +171,7 @@ func TestTenantRateLimit(t *testing.T) {
 	}{
 		{RateLimit{}, true}, {RateLimit{PerSecond: 10, Burst: 20}, true}, {RateLimit{PerSecond: 0.5, Burst: 1}, true},
 		{RateLimit{PerSecond: 10}, false}, {RateLimit{Burst: 5}, false}, {RateLimit{PerSecond: -1, Burst: 1}, false},
+		{RateLimit{PerSecond: MaxRate, Burst: MaxRate}, true}, {RateLimit{PerSecond: 1, Burst: 1 << 40}, false}, {RateLimit{PerSecond: 1e12, Burst: 1}, false},
 	} {
 		err := Tenant{ID: "acme", RateLimit: tc.rl}.Validate()
 		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "rate_limit")) {
