@@ -112,6 +112,11 @@ func (c Config) provider(rt *service.Runtime) (sender.Provider[*eventsv1.SmsComm
 	if creds["account_sid"] == "" || (creds["auth_token"] == "" && (creds["api_key_sid"] == "" || creds["api_key_secret"] == "")) {
 		return nil, nil, errors.New(EnvAccountSID + " with " + EnvAuthToken + " (or " + EnvAPIKeySID + " and " + EnvAPIKeySecret + ") must be set, or run with " + service.EnvName("sms-provider") + "=capture")
 	}
+	// Malformed credentials stop the sender now rather than dead-letter
+	// every message later.
+	if _, perr := accountCredentials(sender.Account{Credentials: creds}); perr != nil {
+		return nil, nil, fmt.Errorf("%s/%s: %s", EnvAccountSID, EnvAuthToken, perr.Message)
+	}
 	return &Twilio{BaseURL: c.TwilioURL, StatusCallbackURL: c.StatusCallbackURL}, creds, nil
 }
 

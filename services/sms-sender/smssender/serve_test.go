@@ -154,3 +154,30 @@ func TestTwilioRequiresCredentials(t *testing.T) {
 		t.Fatalf("Serve without a token: %v, want an error naming %s", err, EnvAuthToken)
 	}
 }
+
+// TestMalformedCredentialsStopTheSender: a deployment account the Twilio
+// API could never accept stops the sender at start, naming the variable
+// and never the secret, instead of dead-lettering every message.
+func TestMalformedCredentialsStopTheSender(t *testing.T) {
+	srv := natstest.RunServer(t)
+	rt := servicetest.Runtime(t, srv.URL(), "test")
+	for name, env := range map[string]map[string]string{
+		"token with symbols": {EnvAccountSID: "AC0123456789abcdef0123456789abcdef", EnvAuthToken: "not/a+token=="},
+		"sid with a slash":   {EnvAccountSID: "AC01/../x", EnvAuthToken: "0123456789abcdef0123456789abcdef"},
+		"half an API key":    {EnvAccountSID: "AC0123456789abcdef0123456789abcdef", EnvAPIKeySID: "SK0123456789abcdef"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := Serve(ctx, rt, serviceConfig(ProviderTwilio, env, "http://127.0.0.1:1"))
+			if err == nil || !strings.Contains(err.Error(), EnvAccountSID) {
+				t.Fatalf("Serve = %v, want an error naming %s", err, EnvAccountSID)
+			}
+			for _, v := range env {
+				if strings.Contains(err.Error(), v) {
+					t.Fatalf("the error shows a credential: %v", err)
+				}
+			}
+		})
+	}
+}
