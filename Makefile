@@ -12,7 +12,7 @@ BIN     := $(CURDIR)/bin
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all run test test-short generate lint check-generated fmt vet tidy check-tidy build bench tools clean
+.PHONY: all run test test-short chart-test generate lint check-generated fmt vet tidy check-tidy build images bench tools clean
 
 all: lint test build
 
@@ -23,6 +23,11 @@ run:
 ## test: every module's tests with the race detector
 test:
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...); done
+
+## chart-test: the Helm chart only (lint, offline render of every values file, strict decoding
+##             into the Kubernetes types, invariants, schema); make test runs it too
+chart-test:
+	cd tests && go test -race -count=1 ./chart/...
 
 $(BIN)/buf:
 	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
@@ -65,6 +70,18 @@ build:
 	@for m in $(MODULES); do \
 		for c in $$m/cmd/*/; do [ -d "$$c" ] || continue; \
 			echo "== go build $$c"; (cd $$m && CGO_ENABLED=0 go build -trimpath -o $(BIN)/ ./cmd/$$(basename $$c)); done; done
+
+IMAGE_TAG ?= dev
+IMAGE_SERVICES := $(patsubst services/%/Dockerfile,%,$(wildcard services/*/Dockerfile))
+
+## images: an image per service, greentic/<service>:$(IMAGE_TAG) (IMAGE_TAG=... to choose), where Docker runs
+images:
+	@if ! docker info >/dev/null 2>&1; then \
+		echo "make images needs a running Docker engine ('docker info' failed): the images are built with"; \
+		echo "  docker build -f services/<service>/Dockerfile -t greentic/<service>:$(IMAGE_TAG) ."; \
+		echo "from the repository root, for: $(IMAGE_SERVICES)"; exit 1; fi
+	@for s in $(IMAGE_SERVICES); do echo "== docker build greentic/$$s:$(IMAGE_TAG)"; \
+		docker build -f services/$$s/Dockerfile -t greentic/$$s:$(IMAGE_TAG) .; done
 
 ## bench: ingress vs a bare JetStream publisher, then flow-executor vs a consume-and-ack consumer,
 ##        then the timer (10k and 100k schedules) vs bare Go timers, then the email and SMS
