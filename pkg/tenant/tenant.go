@@ -447,11 +447,15 @@ func (s Source) validateSecret(sec string) error {
 	return nil
 }
 
+// Key is the KV key of an item of a tenant (a source, flow or schedule) in
+// its bucket: {tenant}.{name}.
+func Key(tenant, name string) string { return tenant + "." + name }
+
 // SourceKey is the KV key of a source: {tenant}.{source}.
-func SourceKey(tenant, source string) string { return tenant + "." + source }
+func SourceKey(tenant, source string) string { return Key(tenant, source) }
 
 // FlowKey is the KV key of a flow: {tenant}.{flow}.
-func FlowKey(tenant, flow string) string { return tenant + "." + flow }
+func FlowKey(tenant, flow string) string { return Key(tenant, flow) }
 
 // SplitKey splits a {tenant}.{name} key.
 func SplitKey(key string) (tenant, name string, ok bool) {

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"text/template"
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
@@ -164,6 +165,18 @@ func Load() (*chartv2.Chart, error) {
 // schema refuses fail with its message, naming the value. Templates render
 // in strict mode: a template reading a value that does not exist fails.
 func Render(valuesFiles []string, set map[string]any, apiVersions ...string) ([]Object, error) {
+	files, err := renderFiles(valuesFiles, set, nil, apiVersions...)
+	if err != nil {
+		return nil, err
+	}
+	return split(files)
+}
+
+// renderFiles renders the chart as Render does and returns every rendered
+// file by its template's name, NOTES.txt included. funcs replace template
+// functions, e.g. lookup to present objects the cluster already holds
+// (without it, lookup finds nothing, as in `helm template`).
+func renderFiles(valuesFiles []string, set map[string]any, funcs template.FuncMap, apiVersions ...string) (map[string]string, error) {
 	ch, err := Load()
 	if err != nil {
 		return nil, err
@@ -185,11 +198,7 @@ func Render(valuesFiles []string, set map[string]any, apiVersions ...string) ([]
 	if err != nil {
 		return nil, err
 	}
-	files, err := engine.Engine{Strict: true}.RenderWithContext(context.Background(), ch, top)
-	if err != nil {
-		return nil, err
-	}
-	return split(files)
+	return engine.Engine{Strict: true, CustomTemplateFuncs: funcs}.RenderWithContext(context.Background(), ch, top)
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)

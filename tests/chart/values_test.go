@@ -89,3 +89,79 @@ func TestSchemaAccepts(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateRejects: values the schema cannot judge alone, because they
+// depend on each other, fail the render with a message naming them.
+func TestTemplateRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		files []string
+		set   map[string]any
+		want  []string // in the message
+	}{
+		{"grace period equal to the shutdown timeout", []string{"values-dev.yaml"},
+			map[string]any{"shutdownTimeout": "30s", "terminationGracePeriodSeconds": 30},
+			[]string{"terminationGracePeriodSeconds (30)", "shutdownTimeout (30s)", "= 35"}},
+		{"grace period 1s short of a compound timeout", []string{"values-prod.yaml"},
+			map[string]any{"shutdownTimeout": "1m30s", "terminationGracePeriodSeconds": 94},
+			[]string{"terminationGracePeriodSeconds (94)", "shutdownTimeout (1m30s)", "= 95"}},
+		{"grace period short of a fractional timeout", []string{"values-dev.yaml"},
+			map[string]any{"shutdownTimeout": "2.5s", "terminationGracePeriodSeconds": 7},
+			[]string{"terminationGracePeriodSeconds (7)", "shutdownTimeout (2.5s)", "= 8"}},
+		{"grace period in minutes for a timeout in hours", []string{"values-staging.yaml"},
+			map[string]any{"shutdownTimeout": "1h", "terminationGracePeriodSeconds": 3000},
+			[]string{"terminationGracePeriodSeconds (3000)", "shutdownTimeout (1h)", "= 3605"}},
+		{"staging without admin tokens", []string{"values-staging.yaml"},
+			map[string]any{"adminApi.auth.existingSecret": ""},
+			[]string{"adminApi.auth", "existingSecret", "tokens", "generateToken"}},
+		{"production without admin tokens", []string{"values-prod.yaml"},
+			map[string]any{"adminApi.auth.existingSecret": ""},
+			[]string{"adminApi.auth", "existingSecret", "tokens", "generateToken"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Render(tt.files, tt.set)
+			if err == nil {
+				t.Fatalf("%v: accepted", tt.set)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v: the error does not name %q:\n%v", tt.set, w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestTemplateAccepts: a grace period of at least shutdownTimeout + 5s
+// passes and reaches every pod; so do staging and production with tokens
+// given as values.
+func TestTemplateAccepts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		files []string
+		set   map[string]any
+		grace int64
+	}{
+		{nil, nil, 30}, // the defaults: 20s + 5s
+		{[]string{"values-dev.yaml"}, map[string]any{"shutdownTimeout": "30s", "terminationGracePeriodSeconds": 35}, 35},
+		{[]string{"values-prod.yaml"}, map[string]any{"shutdownTimeout": "1m30s", "terminationGracePeriodSeconds": 95}, 95},
+		{[]string{"values-dev.yaml"}, map[string]any{"shutdownTimeout": "2.5s", "terminationGracePeriodSeconds": 8}, 8},
+		{[]string{"values-dev.yaml"}, map[string]any{"shutdownTimeout": "500ms", "terminationGracePeriodSeconds": 6}, 6},
+		{[]string{"values-staging.yaml"}, map[string]any{"adminApi.auth.existingSecret": "", "adminApi.auth.tokens": []any{"ops@operator=0123456789abcdef"}}, 30},
+	}
+	for _, tt := range tests {
+		objs, err := Render(tt.files, tt.set)
+		if err != nil {
+			t.Errorf("%v %v: %v", tt.files, tt.set, err)
+			continue
+		}
+		for svc, d := range deployments(t, objs) {
+			if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g != tt.grace {
+				t.Errorf("%v %v: %s: terminationGracePeriodSeconds %v, want %d", tt.files, tt.set, svc, g, tt.grace)
+			}
+		}
+	}
+}

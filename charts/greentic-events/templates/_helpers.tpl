@@ -128,6 +128,35 @@ no flag parses: whole numbers are printed as integers.
 {{- end }}
 {{- end }}
 
+{{/*
+The seconds of a Go duration as the schema allows it ("20s", "1m30s",
+"1.5h", "500ms"), as a number.
+*/}}
+{{- define "greentic.durationSeconds" -}}
+{{- $unit := dict "ns" 1e-9 "us" 1e-6 "µs" 1e-6 "ms" 1e-3 "s" 1.0 "m" 60.0 "h" 3600.0 }}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)" . -1 }}
+{{- $u := regexFind "(ns|us|µs|ms|s|m|h)$" . }}
+{{- $total = addf $total (mulf (trimSuffix $u . | float64) (get $unit $u)) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds, refused unless it leaves the services their
+whole shutdownTimeout plus 5s to close their connections and exit:
+Kubernetes kills a pod at the end of its grace period, and a service killed
+while draining loses its graceful shutdown.
+*/}}
+{{- define "greentic.terminationGracePeriodSeconds" -}}
+{{- $grace := .Values.terminationGracePeriodSeconds }}
+{{- $need := include "greentic.durationSeconds" .Values.shutdownTimeout | float64 | addf 5 | ceil }}
+{{- if lt (float64 $grace) $need }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be at least shutdownTimeout (%s) + 5s = %v: Kubernetes kills a pod at the end of its grace period, so a shorter one cuts the services' graceful shutdown short" (include "greentic.envValue" $grace) .Values.shutdownTimeout (int64 $need)) }}
+{{- end }}
+{{- include "greentic.envValue" $grace }}
+{{- end }}
+
 {{/* GREENTIC_<FLAG> of a flag name (pkg/service EnvName). */}}
 {{- define "greentic.flagEnv" -}}
 {{- printf "GREENTIC_%s" (. | upper | replace "-" "_") }}
@@ -277,7 +306,7 @@ spec:
       serviceAccountName: {{ include "greentic.componentName" . }}
       automountServiceAccountToken: false
       enableServiceLinks: false
-      terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+      terminationGracePeriodSeconds: {{ include "greentic.terminationGracePeriodSeconds" .ctx }}
       securityContext:
         runAsNonRoot: true
         runAsUser: 65532

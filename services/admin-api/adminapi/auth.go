@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/greentic/events/pkg/bus"
+	"github.com/greentic/events/pkg/tenant"
 )
 
 // MinTokenLength is the shortest accepted bearer token.
@@ -178,4 +179,20 @@ func operatorOnly(ctx context.Context, what string) error {
 		return status.Errorf(codes.PermissionDenied, "token %s may not %s: operators only", p.Name, what)
 	}
 	return nil
+}
+
+// itemKey checks the tenant (authorize) and the name of an item of a
+// configuration bucket named in a request, and returns its key,
+// tenant.Key; the fields name where the request gave them.
+func itemKey(ctx context.Context, tenantField, nameField, tenantID, name string) (string, error) {
+	if err := authorize(ctx, tenantField, tenantID); err != nil {
+		return "", err
+	}
+	if name == "" {
+		return "", required(nameField)
+	}
+	if err := bus.ValidateName("name", name); err != nil {
+		return "", invalid(nameField, err.Error())
+	}
+	return tenant.Key(tenantID, name), nil
 }

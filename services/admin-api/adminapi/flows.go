@@ -103,7 +103,7 @@ func (s *flowServer) PutFlow(ctx context.Context, req *adminv1.PutFlowRequest) (
 }
 
 func (s *flowServer) GetFlow(ctx context.Context, req *adminv1.GetFlowRequest) (*adminv1.GetFlowResponse, error) {
-	key, err := flowKey(ctx, req.GetTenant(), req.GetName())
+	key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func (s *flowServer) ListFlows(ctx context.Context, req *adminv1.ListFlowsReques
 
 // DeleteFlow removes a flow; with a revision only if it is still at it.
 func (s *flowServer) DeleteFlow(ctx context.Context, req *adminv1.DeleteFlowRequest) (*adminv1.DeleteFlowResponse, error) {
-	key, err := flowKey(ctx, req.GetTenant(), req.GetName())
+	key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (s *flowServer) TestFlow(ctx context.Context, req *adminv1.TestFlowRequest)
 	case req.GetName() != "" && req.GetYaml() != "":
 		return nil, invalid("yaml", "set either name (a stored flow) or yaml (a document), not both")
 	case req.GetName() != "":
-		key, err := flowKey(ctx, req.GetTenant(), req.GetName())
+		key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
 		if err != nil {
 			return nil, err
 		}
@@ -425,20 +425,6 @@ func checkFlowSize(field, doc string) error {
 		return invalid(field, fmt.Sprintf("the document has %d bytes; a flow may have at most %d", len(doc), maxFlowBytes))
 	}
 	return nil
-}
-
-// flowKey checks the tenant and name of a request and returns the flow's key.
-func flowKey(ctx context.Context, tenantID, name string) (string, error) {
-	if err := authorize(ctx, "tenant", tenantID); err != nil {
-		return "", err
-	}
-	if name == "" {
-		return "", required("name")
-	}
-	if err := bus.ValidateName("name", name); err != nil {
-		return "", invalid("name", err.Error())
-	}
-	return tenant.FlowKey(tenantID, name), nil
 }
 
 func flowOf(tenantID, name string, e tenantkv.Entry) *adminv1.Flow {

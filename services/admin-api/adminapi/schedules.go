@@ -55,7 +55,7 @@ func (s *scheduleServer) PutSchedule(ctx context.Context, req *adminv1.PutSchedu
 }
 
 func (s *scheduleServer) GetSchedule(ctx context.Context, req *adminv1.GetScheduleRequest) (*adminv1.GetScheduleResponse, error) {
-	key, err := scheduleKey(ctx, req.GetTenant(), req.GetName())
+	key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (s *scheduleServer) ResumeSchedule(ctx context.Context, req *adminv1.Resume
 
 // DeleteSchedule removes a schedule; with a revision only if it is still at it.
 func (s *scheduleServer) DeleteSchedule(ctx context.Context, req *adminv1.DeleteScheduleRequest) (*adminv1.DeleteScheduleResponse, error) {
-	key, err := scheduleKey(ctx, req.GetTenant(), req.GetName())
+	key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (s *scheduleServer) DeleteSchedule(ctx context.Context, req *adminv1.Delete
 // setPaused updates the paused flag over the revision read, reading again
 // when someone else wrote in between.
 func (s *scheduleServer) setPaused(ctx context.Context, tenantID, name string, paused bool) (*adminv1.Schedule, error) {
-	key, err := scheduleKey(ctx, tenantID, name)
+	key, err := itemKey(ctx, "tenant", "name", tenantID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -240,21 +240,6 @@ func scheduleInvalid(err error) error {
 		return invalid("schedule."+fe.Field, fe.Reason)
 	}
 	return invalidErr("schedule", err)
-}
-
-// scheduleKey checks the tenant and name of a request and returns the
-// schedule's key.
-func scheduleKey(ctx context.Context, tenantID, name string) (string, error) {
-	if err := authorize(ctx, "tenant", tenantID); err != nil {
-		return "", err
-	}
-	if name == "" {
-		return "", required("name")
-	}
-	if err := bus.ValidateName("name", name); err != nil {
-		return "", invalid("name", err.Error())
-	}
-	return schedule.Schedule{Tenant: tenantID, Name: name}.Key(), nil
 }
 
 func scheduleWhat(tenantID, name string) string { return "schedule " + tenantID + "/" + name }

@@ -46,7 +46,7 @@ func (s *sourceServer) PutSource(ctx context.Context, req *adminv1.PutSourceRequ
 	if in == nil {
 		return nil, required("source")
 	}
-	key, err := sourceKey(ctx, "source.tenant", "source.name", in.GetTenant(), in.GetName())
+	key, err := itemKey(ctx, "source.tenant", "source.name", in.GetTenant(), in.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s *sourceServer) PutSource(ctx context.Context, req *adminv1.PutSourceRequ
 }
 
 func (s *sourceServer) GetSource(ctx context.Context, req *adminv1.GetSourceRequest) (*adminv1.GetSourceResponse, error) {
-	key, err := sourceKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
+	key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (s *sourceServer) ListSources(ctx context.Context, req *adminv1.ListSources
 
 // DeleteSource removes a source; with a revision only if it is still at it.
 func (s *sourceServer) DeleteSource(ctx context.Context, req *adminv1.DeleteSourceRequest) (*adminv1.DeleteSourceResponse, error) {
-	key, err := sourceKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
+	key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (s *sourceServer) DeleteSource(ctx context.Context, req *adminv1.DeleteSour
 // delivery. Rotating to a secret already first changes nothing but
 // deadlines.
 func (s *sourceServer) RotateSourceSecret(ctx context.Context, req *adminv1.RotateSourceSecretRequest) (*adminv1.RotateSourceSecretResponse, error) {
-	key, err := sourceKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
+	key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -241,21 +241,6 @@ func decodeSource(key string, e tenantkv.Entry) (tenant.Source, error) {
 		return tenant.Source{}, status.Errorf(codes.Internal, "stored source %s (revision %d) is malformed", key, e.Revision)
 	}
 	return src, nil
-}
-
-// sourceKey checks the tenant and name of a request (fields tenantField
-// and nameField) and returns the source's key.
-func sourceKey(ctx context.Context, tenantField, nameField, tenantID, name string) (string, error) {
-	if err := authorize(ctx, tenantField, tenantID); err != nil {
-		return "", err
-	}
-	if name == "" {
-		return "", required(nameField)
-	}
-	if err := bus.ValidateName("name", name); err != nil {
-		return "", invalid(nameField, err.Error())
-	}
-	return tenant.SourceKey(tenantID, name), nil
 }
 
 // usesSecrets reports whether a scheme verifies with secrets.

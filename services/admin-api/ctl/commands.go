@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -342,9 +343,27 @@ func tokenFromFile(path, setting string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", setting, err)
 	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("%s: %s is empty", setting, path)
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
 	}
-	return tok, nil
+	switch {
+	case len(lines) == 0:
+		return "", fmt.Errorf("%s: %s is empty", setting, path)
+	case len(lines) > 1:
+		return "", fmt.Errorf("%s: %s holds %d lines; give a file of one token", setting, path, len(lines))
+	}
+	// A line of the admin API's own tokens file (the chart's Secret, the
+	// server's -admin-tokens-file) works as it is: the token follows its
+	// scope.
+	if m := tokenEntry.FindStringSubmatch(lines[0]); m != nil {
+		return m[1], nil
+	}
+	return lines[0], nil
 }
+
+// tokenEntry is one entry of the admin API's tokens file:
+// [NAME@]operator=TOKEN or [NAME@]tenant:ID=TOKEN.
+var tokenEntry = regexp.MustCompile(`^(?:[^@=\s]+@)?(?:operator|tenant:[A-Za-z0-9_-]+)=(\S+)$`)

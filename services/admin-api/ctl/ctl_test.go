@@ -287,6 +287,22 @@ func TestTokens(t *testing.T) {
 		wantAuthenticated(t, greenticctl(t, "--addr", s.addr, "--token-file", f, "tenants", "list"))
 		wantFail(t, greenticctl(t, "--addr", s.addr, "--token-file", f+".missing", "tenants", "list"), "--token-file: .*no such file")
 	})
+	t.Run("a line of the server's tokens file", func(t *testing.T) {
+		// The chart's Secret and -admin-tokens-file hold [NAME@]SCOPE=TOKEN.
+		f := filepath.Join(t.TempDir(), "tokens")
+		if err := os.WriteFile(f, []byte("# generated\ngenerated@operator="+operatorToken+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wantAuthenticated(t, greenticctl(t, "--addr", s.addr, "--token-file", f, "tenants", "list"))
+		if err := os.WriteFile(f, []byte("operator="+operatorToken+"\ntenant:acme="+operatorToken+"x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := greenticctl(t, "--addr", s.addr, "--token-file", f, "tenants", "list")
+		wantFail(t, r, "holds 2 lines")
+		if strings.Contains(r.stderr, operatorToken) {
+			t.Errorf("the error shows the token:\n%s", r.stderr)
+		}
+	})
 	t.Run("environment", func(t *testing.T) {
 		t.Setenv(EnvAddr, s.addr)
 		t.Setenv(EnvToken, operatorToken)

@@ -50,8 +50,34 @@ optionally TLS (and mTLS) from a kubernetes.io/tls Secret.
 
 {{/* The tokens are read at start: a changed chart-created Secret restarts the pods. */}}
 {{- define "greentic.admin-api.checksum" -}}
-{{- $a := .Values.adminApi }}
-{{- if and (not $a.auth.existingSecret) $a.auth.tokens }}
-{{- $a.auth.tokens | toJson | sha256sum }}
+{{- if not .Values.adminApi.auth.existingSecret }}
+{{- include "greentic.admin-api.tokensFile" . | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/*
+The tokens file of the chart-created Secret: adminApi.auth.tokens, one per
+line, or with no tokens an operator token the chart generates,
+"generated@operator=<48 letters and digits>" (named "generated" in the
+logs). A generated token is kept across upgrades: the file already in the
+cluster's Secret is reused (lookup; an offline render such as `helm
+template` sees no cluster and generates a new one). The Secret and the
+pods' checksum read it in one render, so it is made once per render and
+kept in the render's top-level map.
+*/}}
+{{- define "greentic.admin-api.tokensFile" -}}
+{{- $auth := .Values.adminApi.auth }}
+{{- if $auth.tokens }}
+{{- join "\n" $auth.tokens }}
+{{- else if not $auth.generateToken }}
+{{- fail "adminApi.auth: set existingSecret (a Secret holding the tokens, one per line) or tokens; this environment does not let the chart generate an operator token (adminApi.auth.generateToken is false)" }}
+{{- else }}
+{{- if not (hasKey . "greenticGeneratedAdminTokens") }}
+{{- $name := include "greentic.secretName" (dict "ctx" . "existing" "" "suffix" "admin-tokens") }}
+{{- $inCluster := lookup "v1" "Secret" .Release.Namespace $name | default dict }}
+{{- $file := dig "data" $auth.key "" $inCluster | b64dec }}
+{{- $_ := set . "greenticGeneratedAdminTokens" ($file | default (printf "generated@operator=%s" (randAlphaNum 48))) }}
+{{- end }}
+{{- get . "greenticGeneratedAdminTokens" }}
 {{- end }}
 {{- end }}
