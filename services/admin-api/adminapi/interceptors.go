@@ -51,15 +51,8 @@ func public(method string) bool {
 // its deadline and turns a panic into Internal.
 func (s *Server) unaryInterceptor(m *rpcMetrics) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		start := time.Now()
 		p := Principal{}
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("admin call panicked", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Error(codes.Internal, "internal error")
-			}
-			s.observe(m, info.FullMethod, p, start, err)
-		}()
+		defer s.settle(m, info.FullMethod, &p, time.Now(), &err)
 		if !public(info.FullMethod) {
 			if p, err = s.tokens.authenticate(ctx); err != nil {
 				return nil, err
@@ -75,15 +68,8 @@ func (s *Server) unaryInterceptor(m *rpcMetrics) grpc.UnaryServerInterceptor {
 // streamInterceptor does the same for streams (reflection, health watch).
 func (s *Server) streamInterceptor(m *rpcMetrics) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-		start := time.Now()
 		p := Principal{}
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("admin call panicked", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Error(codes.Internal, "internal error")
-			}
-			s.observe(m, info.FullMethod, p, start, err)
-		}()
+		defer s.settle(m, info.FullMethod, &p, time.Now(), &err)
 		if !public(info.FullMethod) {
 			if p, err = s.tokens.authenticate(ss.Context()); err != nil {
 				return err
@@ -100,6 +86,17 @@ type principalStream struct {
 }
 
 func (p *principalStream) Context() context.Context { return p.ctx }
+
+// settle ends a call: a panic of its handler becomes Internal (logged with
+// its stack, never shown to the caller), and the call is logged and
+// measured. It must be deferred directly, for recover to see the panic.
+func (s *Server) settle(m *rpcMetrics, method string, p *Principal, start time.Time, err *error) {
+	if r := recover(); r != nil {
+		s.log.Error("admin call panicked", "method", method, "panic", r, "stack", string(debug.Stack()))
+		*err = status.Error(codes.Internal, "internal error")
+	}
+	s.observe(m, method, *p, start, *err)
+}
 
 // bound gives a call the configured deadline when it has none or a later one.
 func (s *Server) bound(ctx context.Context) (context.Context, context.CancelFunc) {
