@@ -39,7 +39,12 @@ import (
 //     of the flow run that issued the command (its origin), so one filter
 //     selects everything an event type left behind;
 //   - since (inclusive) and until (exclusive) bound the time the message
-//     failed (Greentic-Dlq-Failed-At, or the time the letter was stored).
+//     failed (Greentic-Dlq-Failed-At, or the time the letter was stored);
+//   - max_sequence bounds the letter's stream sequence (inclusive). Unlike
+//     a time, which another machine's clock wrote, it tells exactly which
+//     letters were stored when a replay or purge started, so a repeated
+//     call given the first one's last_sequence leaves alone the letters
+//     stored since, such as replays that failed again.
 
 // stageFlow is the stage of the flow-executor's dead letters; the senders'
 // stages are their channel names.
@@ -98,7 +103,7 @@ func (s *deadLetterServer) ListDeadLetters(ctx context.Context, req *adminv1.Lis
 		if err != nil {
 			return nil, storeErr("dead letters", err)
 		}
-		if m == nil {
+		if m == nil || f.maxSeq != 0 && m.Sequence > f.maxSeq {
 			break
 		}
 		seq = m.Sequence + 1
@@ -147,12 +152,15 @@ func (s *deadLetterServer) GetDeadLetter(ctx context.Context, req *adminv1.GetDe
 // original subject (see replay). With purge, each letter is deleted once
 // its republish is stored.
 //
-// A replay by filter covers the letters stored when the call starts (a
-// replayed message that fails again is not replayed again by the same
-// call) and stops a little before the call's deadline: it then answers OK
-// with what it replayed so far and complete false. Repeating the call goes
-// on from there with purge, and without purge republishes what was done
-// already, which the bus drops as duplicates within its duplicate window.
+// A replay by filter covers the letters stored when the call starts, up to
+// filter.max_sequence, and answers the highest sequence it covered as
+// last_sequence (a replayed message that fails again is a new letter, past
+// it, and not replayed again by the same call). It stops a little before
+// the call's deadline: it then answers OK with what it replayed so far and
+// complete false. Repeating the call with last_sequence as
+// filter.max_sequence goes on from there with purge, and without purge
+// republishes what was done already, which the bus drops as duplicates
+// within its duplicate window.
 // Letters whose original subject is not one they may be replayed to are
 // skipped (and logged); named by sequence, such a letter is
 // FailedPrecondition.
@@ -181,7 +189,7 @@ func (s *deadLetterServer) ReplayDeadLetters(ctx context.Context, req *adminv1.R
 			return nil, deadLetterErr(fmt.Sprintf("replay dead letter %d", seq), err)
 		}
 		s.log.Info("dead letter replayed", "sequence", seq, "tenant", l.tenant, "stage", l.stage, "purge", req.GetPurge(), "by", by)
-		return &adminv1.ReplayDeadLettersResponse{Replayed: 1, Sequences: []uint64{seq}, Complete: true}, nil
+		return &adminv1.ReplayDeadLettersResponse{Replayed: 1, Sequences: []uint64{seq}, Complete: true, LastSequence: seq}, nil
 	}
 	f, err := s.letterFilter(ctx, req.GetFilter())
 	if err != nil {
@@ -192,7 +200,7 @@ func (s *deadLetterServer) ReplayDeadLetters(ctx context.Context, req *adminv1.R
 	lim := rate.NewLimiter(rate.Limit(r), 1)
 	res := &adminv1.ReplayDeadLettersResponse{}
 	skipped := 0
-	err = s.eachDeadLetter(ctx, work, st, f, func(l letter) error {
+	res.LastSequence, err = s.eachDeadLetter(ctx, work, st, f, func(l letter) error {
 		if err := lim.Wait(work); err != nil {
 			// The next replay would come after the deadline.
 			return errStopped
@@ -213,7 +221,7 @@ func (s *deadLetterServer) ReplayDeadLetters(ctx context.Context, req *adminv1.R
 	})
 	stopped := err != nil && ctx.Err() == nil && (work.Err() != nil || errors.Is(err, errStopped))
 	s.log.Info("dead letters replayed", "replayed", res.Replayed, "skipped", skipped, "stopped_at_deadline", stopped,
-		"filter_tenant", f.tenant, "filter_stage", f.stage, "rate", r, "purge", req.GetPurge(), "by", by)
+		"filter_tenant", f.tenant, "filter_stage", f.stage, "last_sequence", res.LastSequence, "rate", r, "purge", req.GetPurge(), "by", by)
 	if err != nil && !stopped {
 		return nil, deadLetterErr(fmt.Sprintf("replay dead letters (%d replayed before the error)", res.Replayed), err)
 	}
@@ -223,8 +231,10 @@ func (s *deadLetterServer) ReplayDeadLetters(ctx context.Context, req *adminv1.R
 
 // PurgeDeadLetters deletes one dead letter (sequence) or every one matching
 // the filter. Like a replay by filter it covers the letters stored when the
-// call starts and stops a little before the deadline, answering OK with
-// the number purged and complete false; repeat it to go on.
+// call starts, up to filter.max_sequence, answers the highest sequence it
+// covered as last_sequence, and stops a little before the deadline,
+// answering OK with the number purged and complete false; repeat it
+// (with last_sequence as filter.max_sequence) to go on.
 func (s *deadLetterServer) PurgeDeadLetters(ctx context.Context, req *adminv1.PurgeDeadLettersRequest) (*adminv1.PurgeDeadLettersResponse, error) {
 	if err := oneDeadLetterSelector(req.GetSequence(), req.GetFilter()); err != nil {
 		return nil, err
@@ -246,7 +256,7 @@ func (s *deadLetterServer) PurgeDeadLetters(ctx context.Context, req *adminv1.Pu
 			return nil, deadLetterErr(fmt.Sprintf("purge dead letter %d", seq), err)
 		}
 		s.log.Info("dead letter purged", "sequence", seq, "tenant", l.tenant, "stage", l.stage, "by", by)
-		return &adminv1.PurgeDeadLettersResponse{Purged: 1, Complete: true}, nil
+		return &adminv1.PurgeDeadLettersResponse{Purged: 1, Complete: true, LastSequence: seq}, nil
 	}
 	f, err := s.letterFilter(ctx, req.GetFilter())
 	if err != nil {
@@ -255,7 +265,7 @@ func (s *deadLetterServer) PurgeDeadLetters(ctx context.Context, req *adminv1.Pu
 	work, cancel := beforeDeadline(ctx)
 	defer cancel()
 	res := &adminv1.PurgeDeadLettersResponse{}
-	err = s.eachDeadLetter(ctx, work, st, f, func(l letter) error {
+	res.LastSequence, err = s.eachDeadLetter(ctx, work, st, f, func(l letter) error {
 		if err := st.DeleteMsg(work, l.seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return err
 		}
@@ -264,7 +274,7 @@ func (s *deadLetterServer) PurgeDeadLetters(ctx context.Context, req *adminv1.Pu
 	})
 	stopped := err != nil && ctx.Err() == nil && work.Err() != nil
 	s.log.Info("dead letters purged", "purged", res.Purged, "stopped_at_deadline", stopped,
-		"filter_tenant", f.tenant, "filter_stage", f.stage, "by", by)
+		"filter_tenant", f.tenant, "filter_stage", f.stage, "last_sequence", res.LastSequence, "by", by)
 	if err != nil && !stopped {
 		return nil, deadLetterErr(fmt.Sprintf("purge dead letters (%d purged before the error)", res.Purged), err)
 	}
@@ -289,21 +299,25 @@ func oneDeadLetterSelector(seq uint64, f *adminv1.DeadLetterFilter) error {
 }
 
 // eachDeadLetter calls fn for every letter matching f, oldest first, up to
-// the last one stored when it starts. It stops at fn's first error, or
-// when work ends (returning work's error); reads use work too.
-func (s *deadLetterServer) eachDeadLetter(ctx, work context.Context, st jetstream.Stream, f letterFilter, fn func(letter) error) error {
+// the last one stored when it starts or f's max sequence, whichever is
+// lower: that sequence is last. It stops at fn's first error, or when work
+// ends (returning work's error); reads use work too.
+func (s *deadLetterServer) eachDeadLetter(ctx, work context.Context, st jetstream.Stream, f letterFilter, fn func(letter) error) (last uint64, err error) {
 	info, err := st.Info(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	last := info.State.LastSeq
+	last = info.State.LastSeq
+	if f.maxSeq != 0 {
+		last = min(last, f.maxSeq)
+	}
 	for seq := uint64(1); seq <= last; {
 		m, err := nextDeadLetter(work, st, seq, f.subject)
 		if err != nil {
-			return err
+			return last, err
 		}
 		if m == nil || m.Sequence > last {
-			return nil
+			return last, nil
 		}
 		seq = m.Sequence + 1
 		l, ok := s.readLetter(m)
@@ -311,10 +325,10 @@ func (s *deadLetterServer) eachDeadLetter(ctx, work context.Context, st jetstrea
 			continue
 		}
 		if err := fn(l); err != nil {
-			return err
+			return last, err
 		}
 	}
-	return nil
+	return last, nil
 }
 
 // replay republishes l to its original subject: the original body and
@@ -427,6 +441,8 @@ type letterFilter struct {
 	subject      string
 	eventType    string
 	since, until time.Time
+	// maxSeq is the highest stream sequence selected; 0 is no bound.
+	maxSeq uint64
 }
 
 // letterFilter checks f (nil selects everything) and limits it to the
@@ -436,7 +452,7 @@ func (s *deadLetterServer) letterFilter(ctx context.Context, f *adminv1.DeadLett
 	if err != nil {
 		return letterFilter{}, err
 	}
-	out := letterFilter{tenant: tenant, stage: f.GetStage(), eventType: f.GetEventType()}
+	out := letterFilter{tenant: tenant, stage: f.GetStage(), eventType: f.GetEventType(), maxSeq: f.GetMaxSequence()}
 	if out.stage != "" && !slices.Contains(deadLetterStages, out.stage) {
 		return letterFilter{}, invalid("filter.stage", fmt.Sprintf("unknown stage %q: use one of %s", out.stage, strings.Join(deadLetterStages, ", ")))
 	}

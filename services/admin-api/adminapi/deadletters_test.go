@@ -290,6 +290,41 @@ func TestListDeadLetters(t *testing.T) {
 		})
 	}
 
+	t.Run("max sequence", func(t *testing.T) {
+		// The email letter was stored after the flow stage's, before the
+		// old one.
+		bound := letterOf(t, h, "acme:evt-a1:f1:mail").GetSequence()
+		filter := &adminv1.DeadLetterFilter{MaxSequence: bound}
+		res, err := h.operator.DLQ.ListDeadLetters(h.operator.ctx(t), &adminv1.ListDeadLettersRequest{Filter: filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"acme:evt-a1", "acme:evt-a1:f1:mail", "acme:evt-a2", "globex:evt-g1"}
+		if ids := msgIDs(res.GetDeadLetters()); !slices.Equal(ids, want) || res.GetNextPageToken() != "" {
+			t.Fatalf("letters %v, next page token %q; want %v", ids, res.GetNextPageToken(), want)
+		}
+		// Paged, the bound ends the last page.
+		first, err := h.operator.DLQ.ListDeadLetters(h.operator.ctx(t), &adminv1.ListDeadLettersRequest{PageSize: 3, Filter: filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := h.operator.DLQ.ListDeadLetters(h.operator.ctx(t), &adminv1.ListDeadLettersRequest{PageSize: 3, PageToken: first.GetNextPageToken(), Filter: filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := next.GetDeadLetters(); len(first.GetDeadLetters()) != 3 || len(got) != 1 || got[0].GetSequence() != bound || next.GetNextPageToken() != "" {
+			t.Fatalf("pages %v then %v, next page token %q", msgIDs(first.GetDeadLetters()), msgIDs(got), next.GetNextPageToken())
+		}
+		// With the other fields of the filter.
+		res, err = h.acme.DLQ.ListDeadLetters(h.acme.ctx(t), &adminv1.ListDeadLettersRequest{Filter: &adminv1.DeadLetterFilter{MaxSequence: bound, Stage: "flow"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids := msgIDs(res.GetDeadLetters()); !slices.Equal(ids, []string{"acme:evt-a1", "acme:evt-a2"}) {
+			t.Fatalf("acme's flow letters up to %d: %v", bound, ids)
+		}
+	})
+
 	t.Run("fields", func(t *testing.T) {
 		d := letterOf(t, h, "acme:evt-a1")
 		if d.GetTenant() != "acme" || d.GetStage() != "flow" || d.GetReason() != "flow f1: boom" || !d.GetPermanent() ||
@@ -659,6 +694,74 @@ func TestReplayStopsBeforeTheDeadline(t *testing.T) {
 	// Nothing left to replay: complete at once.
 	if res := replay(t, h.acme.ctx(t), true); res.GetReplayed() != 0 || !res.GetComplete() {
 		t.Fatalf("response %v", res)
+	}
+}
+
+// TestContinueUpToLastSequence repeats a replay cut short at its deadline
+// the exact way: with the first call's last_sequence as max_sequence, which
+// leaves alone letters stored since, whatever time they say they failed.
+func TestContinueUpToLastSequence(t *testing.T) {
+	h := newHarness(t)
+	seqs := putEventLetters(t, h, "acme", "bulk.test", 20)
+	replay := func(t *testing.T, ctx context.Context, filter *adminv1.DeadLetterFilter) *adminv1.ReplayDeadLettersResponse {
+		t.Helper()
+		res, err := h.acme.DLQ.ReplayDeadLetters(ctx, &adminv1.ReplayDeadLettersRequest{Filter: filter, Rate: 10, Purge: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	res := replay(t, callCtx(t, h.acme, 1200*time.Millisecond), &adminv1.DeadLetterFilter{})
+	m := int(res.GetReplayed())
+	if m < 1 || m >= 20 || res.GetComplete() || res.GetLastSequence() != seqs[19] {
+		t.Fatalf("response %v, want last sequence %d", res, seqs[19])
+	}
+	// Letters stored after the first call started, such as replays that
+	// failed again; these say they failed an hour before, as a service
+	// whose clock is behind would write.
+	subject, err := bus.EventSubject(testEnv, "acme", "bulk.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var later []uint64
+	for i := range 3 {
+		body, err := event.Marshal(testEvent("acme", fmt.Sprintf("later-%d", i), "bulk.test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		later = append(later, putDeadLetter(t, h, "acme", stageFlow, subject, body, time.Now().Add(-time.Hour), nil))
+	}
+
+	bound := res.GetLastSequence()
+	res = replay(t, callCtx(t, h.acme, 10*time.Second), &adminv1.DeadLetterFilter{MaxSequence: bound})
+	if !slices.Equal(res.GetSequences(), seqs[m:]) || !res.GetComplete() || res.GetLastSequence() != bound {
+		t.Fatalf("response %v, want sequences %v and last sequence %d", res, seqs[m:], bound)
+	}
+	left := streamMsgs(t, h, h.rt.Topology.DLQStream(), bus.DLQFilter(testEnv))
+	if len(left) != 3 || left[0].Sequence != later[0] {
+		t.Fatalf("%d dead letters left, want the 3 stored later", len(left))
+	}
+
+	// A purge honours it too, and answers the lower of it and the stream's
+	// last sequence.
+	pres, err := h.acme.DLQ.PurgeDeadLetters(h.acme.ctx(t), &adminv1.PurgeDeadLettersRequest{Filter: &adminv1.DeadLetterFilter{MaxSequence: later[1]}})
+	if err != nil || pres.GetPurged() != 2 || !pres.GetComplete() || pres.GetLastSequence() != later[1] {
+		t.Fatalf("purge up to %d: %v %v", later[1], pres, err)
+	}
+	pres, err = h.acme.DLQ.PurgeDeadLetters(h.acme.ctx(t), &adminv1.PurgeDeadLettersRequest{Filter: &adminv1.DeadLetterFilter{MaxSequence: later[2] + 100}})
+	if err != nil || pres.GetPurged() != 1 || pres.GetLastSequence() != later[2] {
+		t.Fatalf("purge up to past the end: %v %v", pres, err)
+	}
+	// By sequence, the last sequence is that letter's.
+	one := putEventLetters(t, h, "acme", "bulk.test", 2)
+	res, err = h.acme.DLQ.ReplayDeadLetters(h.acme.ctx(t), &adminv1.ReplayDeadLettersRequest{Sequence: one[0]})
+	if err != nil || res.GetLastSequence() != one[0] {
+		t.Fatalf("replay one: %v %v", res, err)
+	}
+	pres, err = h.acme.DLQ.PurgeDeadLetters(h.acme.ctx(t), &adminv1.PurgeDeadLettersRequest{Sequence: one[0]})
+	if err != nil || pres.GetLastSequence() != one[0] {
+		t.Fatalf("purge one: %v %v", pres, err)
 	}
 }
 

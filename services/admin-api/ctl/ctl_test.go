@@ -724,6 +724,13 @@ var letters atomic.Int64
 // way the flow stage writes them, failed now, and returns their sequences.
 func (s *testServer) putLetters(t *testing.T, tenantID string, n int) []uint64 {
 	t.Helper()
+	return s.putLettersFailedAt(t, tenantID, n, time.Now())
+}
+
+// putLettersFailedAt is putLetters with the time the letters say they
+// failed.
+func (s *testServer) putLettersFailedAt(t *testing.T, tenantID string, n int, failedAt time.Time) []uint64 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	env := s.rt.Topology.Env
@@ -747,7 +754,7 @@ func (s *testServer) putLetters(t *testing.T, tenantID string, n int) []uint64 {
 		h.Set(bus.HeaderDLQStage, "flow")
 		h.Set(bus.HeaderDLQPermanent, "true")
 		h.Set(bus.HeaderDLQAttempts, "1")
-		h.Set(bus.HeaderDLQFailedAt, time.Now().UTC().Format(time.RFC3339Nano))
+		h.Set(bus.HeaderDLQFailedAt, failedAt.UTC().Format(time.RFC3339Nano))
 		h.Set(bus.HeaderDLQOriginalSubject, orig)
 		h.Set(bus.HeaderDLQOriginalMsgID, tenantID+":"+id)
 		p, err := s.rt.Publisher.Publish(ctx, dlq, "dlq:flow:test:"+id, body, h)
@@ -825,14 +832,16 @@ func TestDeadLettersCutShort(t *testing.T) {
 			t.Errorf("%d dead letters left", left)
 		}
 	})
-	t.Run("later calls take only letters that failed before the start", func(t *testing.T) {
+	t.Run("later calls take only letters stored before the start", func(t *testing.T) {
 		seqs := s.putLetters(t, "acme", 20)
 		done := make(chan result, 1)
 		go func() { done <- s.as(t, operatorToken, append(slow, "--purge")...) }()
-		// Letters that fail while it runs, as replays failing again do,
-		// stay for another replay.
+		// Letters stored while it runs, as replays failing again are,
+		// stay for another replay: later calls are bounded by the first
+		// call's last sequence, not by a time. These say they failed an
+		// hour ago, as a service whose clock is behind this one's writes.
 		natstest.Eventually(t, 10*time.Second, "the first replays", func() bool { return s.letterCount(t) < 20 })
-		s.putLetters(t, "acme", 3)
+		s.putLettersFailedAt(t, "acme", 3, time.Now().Add(-time.Hour))
 		r := <-done
 		if r.code != ExitOK || !strings.HasPrefix(r.stdout, "replayed 20 dead letters in ") || !strings.HasSuffix(r.stdout, ": "+seqList(seqs)+"\n") {
 			t.Fatalf("replay:\n%s", r)

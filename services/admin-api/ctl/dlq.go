@@ -224,15 +224,16 @@ func dlqReplay(fs *flag.FlagSet) runFunc {
 		// Without purge the letters replayed stay where they are, and a
 		// second call would begin with them again: only with purge does
 		// the next call go on where the last one stopped.
-		calls, err := untilComplete(req.GetFilter(), purge, func() (int32, bool, error) {
+		calls, err := untilComplete(req.GetFilter(), purge, func() (callResult, error) {
 			res, err := c.dlq.ReplayDeadLetters(ctx, req)
 			if err != nil {
-				return 0, false, err
+				return callResult{}, err
 			}
 			total.Replayed += res.GetReplayed()
 			total.Sequences = append(total.Sequences, res.GetSequences()...)
 			total.Complete = res.GetComplete()
-			return res.GetReplayed(), res.GetComplete(), nil
+			total.LastSequence = res.GetLastSequence()
+			return callResult{res.GetReplayed(), res.GetComplete(), res.GetLastSequence()}, nil
 		})
 		if calls > 0 {
 			if perr := c.printReplayed(total, calls); perr != nil && err == nil {
@@ -280,14 +281,15 @@ func dlqPurge(fs *flag.FlagSet) runFunc {
 		}
 		req := &adminv1.PurgeDeadLettersRequest{Sequence: seq, Filter: filter}
 		total := &adminv1.PurgeDeadLettersResponse{}
-		calls, err := untilComplete(req.GetFilter(), true, func() (int32, bool, error) {
+		calls, err := untilComplete(req.GetFilter(), true, func() (callResult, error) {
 			res, err := c.dlq.PurgeDeadLetters(ctx, req)
 			if err != nil {
-				return 0, false, err
+				return callResult{}, err
 			}
 			total.Purged += res.GetPurged()
 			total.Complete = res.GetComplete()
-			return res.GetPurged(), res.GetComplete(), nil
+			total.LastSequence = res.GetLastSequence()
+			return callResult{res.GetPurged(), res.GetComplete(), res.GetLastSequence()}, nil
 		})
 		if calls > 0 {
 			if perr := c.done(total, "purged %s%s", plural(int(total.GetPurged()), "dead letter"), inCalls(calls)); perr != nil && err == nil {
@@ -304,31 +306,39 @@ func dlqPurge(fs *flag.FlagSet) runFunc {
 // timeoutCap follows advice to give a longer --timeout.
 const timeoutCap = " (the server allows calls up to its -admin-call-timeout, 30s by default)"
 
-// untilComplete makes the calls of a replay or purge: call answers how
-// many letters it handled and whether the server went through every one
-// matching. A call by filter that stopped at its deadline is repeated
-// while repeat is set and the last call handled something; it returns the
-// number of calls that succeeded.
+// callResult is what untilComplete needs of one replay or purge call.
+type callResult struct {
+	// handled is the number of letters the call replayed or purged.
+	handled int32
+	// complete is set when the server went through every letter matching.
+	complete bool
+	// lastSequence is the highest dead-letter sequence the call considered.
+	lastSequence uint64
+}
+
+// untilComplete makes the calls of a replay or purge. A call by filter that
+// stopped at its deadline is repeated while repeat is set and the last call
+// handled something; it returns the number of calls that succeeded.
 //
 // The server starts each call from the oldest letter, so a repeated call
 // goes on where the last one stopped only because that one removed what
-// it handled. Repeated calls take only the letters that failed before the
-// first call started (the filter's until moves back to that time, by this
-// machine's clock): a replayed message that fails again is a new letter,
-// and replaying those too would go on for as long as the flow fails.
-func untilComplete(filter *adminv1.DeadLetterFilter, repeat bool, call func() (handled int32, complete bool, err error)) (int, error) {
-	start := time.Now()
+// it handled. Repeated calls take only the letters stored when the first
+// call started: they send its last_sequence as the filter's max_sequence.
+// A replayed message that fails again is a new letter, with a higher
+// sequence, and replaying those too would go on for as long as the flow
+// fails.
+func untilComplete(filter *adminv1.DeadLetterFilter, repeat bool, call func() (callResult, error)) (int, error) {
 	for calls := 0; ; {
-		handled, complete, err := call()
+		res, err := call()
 		if err != nil {
 			return calls, err
 		}
 		calls++
-		if complete || !repeat || handled == 0 || filter == nil {
+		if res.complete || !repeat || res.handled == 0 || filter == nil {
 			return calls, nil
 		}
-		if u := filter.GetUntil(); u == nil || u.AsTime().After(start) {
-			filter.Until = timestamppb.New(start)
+		if filter.MaxSequence == 0 {
+			filter.MaxSequence = res.lastSequence
 		}
 	}
 }

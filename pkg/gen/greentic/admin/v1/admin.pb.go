@@ -3330,12 +3330,14 @@ func (x *DeadLetter) GetOriginalJson() []byte {
 
 // DeadLetterFilter selects dead letters; empty fields match everything.
 type DeadLetterFilter struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Stage         string                 `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
-	EventType     string                 `protobuf:"bytes,3,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
-	Until         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Tenant    string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Stage     string                 `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	EventType string                 `protobuf:"bytes,3,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	Since     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	Until     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	// Only letters at or below this stream sequence; 0: no bound.
+	MaxSequence   uint64 `protobuf:"varint,6,opt,name=max_sequence,json=maxSequence,proto3" json:"max_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3403,6 +3405,13 @@ func (x *DeadLetterFilter) GetUntil() *timestamppb.Timestamp {
 		return x.Until
 	}
 	return nil
+}
+
+func (x *DeadLetterFilter) GetMaxSequence() uint64 {
+	if x != nil {
+		return x.MaxSequence
+	}
+	return 0
 }
 
 type ListDeadLettersRequest struct {
@@ -3695,7 +3704,13 @@ type ReplayDeadLettersResponse struct {
 	// it may be replayed to); false when the call stopped at its deadline.
 	// Repeating the call with purge goes on from where it stopped; without
 	// purge it starts again from the oldest letter.
-	Complete      bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
+	Complete bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
+	// The highest dead-letter sequence the call considered: the stream's
+	// last sequence when it started, or filter.max_sequence if lower (for a
+	// call by sequence, that sequence). Pass it as filter.max_sequence to
+	// continue exactly: letters stored since, such as replays that failed
+	// again, are then left alone.
+	LastSequence  uint64 `protobuf:"varint,4,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3749,6 +3764,13 @@ func (x *ReplayDeadLettersResponse) GetComplete() bool {
 		return x.Complete
 	}
 	return false
+}
+
+func (x *ReplayDeadLettersResponse) GetLastSequence() uint64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
 }
 
 type PurgeDeadLettersRequest struct {
@@ -3809,7 +3831,12 @@ type PurgeDeadLettersResponse struct {
 	// True when every matching letter that existed when the call started was
 	// purged; false when the call stopped at its deadline (repeat it to go
 	// on).
-	Complete      bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	Complete bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	// The highest dead-letter sequence the call considered: the stream's
+	// last sequence when it started, or filter.max_sequence if lower (for a
+	// call by sequence, that sequence). Pass it as filter.max_sequence to
+	// continue exactly: letters stored since are then left alone.
+	LastSequence  uint64 `protobuf:"varint,3,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3856,6 +3883,13 @@ func (x *PurgeDeadLettersResponse) GetComplete() bool {
 		return x.Complete
 	}
 	return false
+}
+
+func (x *PurgeDeadLettersResponse) GetLastSequence() uint64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
 }
 
 var File_greentic_admin_v1_admin_proto protoreflect.FileDescriptor
@@ -4089,14 +4123,15 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"event_type\x18\n" +
 	" \x01(\tR\teventType\x12\x1a\n" +
 	"\boriginal\x18\v \x01(\fR\boriginal\x12#\n" +
-	"\roriginal_json\x18\f \x01(\fR\foriginalJson\"\xc3\x01\n" +
+	"\roriginal_json\x18\f \x01(\fR\foriginalJson\"\xe6\x01\n" +
 	"\x10DeadLetterFilter\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\tR\x05stage\x12\x1d\n" +
 	"\n" +
 	"event_type\x18\x03 \x01(\tR\teventType\x120\n" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
-	"\x05until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x91\x01\n" +
+	"\x05until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12!\n" +
+	"\fmax_sequence\x18\x06 \x01(\x04R\vmaxSequence\"\x91\x01\n" +
 	"\x16ListDeadLettersRequest\x12;\n" +
 	"\x06filter\x18\x01 \x01(\v2#.greentic.admin.v1.DeadLetterFilterR\x06filter\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -4115,17 +4150,19 @@ const file_greentic_admin_v1_admin_proto_rawDesc = "" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12;\n" +
 	"\x06filter\x18\x02 \x01(\v2#.greentic.admin.v1.DeadLetterFilterR\x06filter\x12\x12\n" +
 	"\x04rate\x18\x03 \x01(\x01R\x04rate\x12\x14\n" +
-	"\x05purge\x18\x04 \x01(\bR\x05purge\"q\n" +
+	"\x05purge\x18\x04 \x01(\bR\x05purge\"\x96\x01\n" +
 	"\x19ReplayDeadLettersResponse\x12\x1a\n" +
 	"\breplayed\x18\x01 \x01(\x05R\breplayed\x12\x1c\n" +
 	"\tsequences\x18\x02 \x03(\x04R\tsequences\x12\x1a\n" +
-	"\bcomplete\x18\x03 \x01(\bR\bcomplete\"r\n" +
+	"\bcomplete\x18\x03 \x01(\bR\bcomplete\x12#\n" +
+	"\rlast_sequence\x18\x04 \x01(\x04R\flastSequence\"r\n" +
 	"\x17PurgeDeadLettersRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12;\n" +
-	"\x06filter\x18\x02 \x01(\v2#.greentic.admin.v1.DeadLetterFilterR\x06filter\"N\n" +
+	"\x06filter\x18\x02 \x01(\v2#.greentic.admin.v1.DeadLetterFilterR\x06filter\"s\n" +
 	"\x18PurgeDeadLettersResponse\x12\x16\n" +
 	"\x06purged\x18\x01 \x01(\x05R\x06purged\x12\x1a\n" +
-	"\bcomplete\x18\x02 \x01(\bR\bcomplete2\xad\x05\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12#\n" +
+	"\rlast_sequence\x18\x03 \x01(\x04R\flastSequence2\xad\x05\n" +
 	"\rTenantService\x12_\n" +
 	"\fCreateTenant\x12&.greentic.admin.v1.CreateTenantRequest\x1a'.greentic.admin.v1.CreateTenantResponse\x12V\n" +
 	"\tGetTenant\x12#.greentic.admin.v1.GetTenantRequest\x1a$.greentic.admin.v1.GetTenantResponse\x12\\\n" +
