@@ -18,6 +18,9 @@ type flowSet struct {
 	// results lists the tenants with a flow triggering on results.
 	results map[string]bool
 	log     *slog.Logger
+	// applied, when set, is told of each change applied: loaded, removed
+	// or invalid.
+	applied func(outcome string)
 }
 
 func newFlowSet(log *slog.Logger) *flowSet {
@@ -34,6 +37,16 @@ func (s *flowSet) apply(e tenantkv.FlowEntry) {
 		if prog, err = flow.Compile(e.Doc); err != nil {
 			s.log.Error("stored flow does not compile, not running it", "tenant", e.Tenant, "flow", e.Name, "revision", e.Revision, "err", err)
 		}
+	}
+	outcome := "loaded"
+	switch {
+	case e.Deleted:
+		outcome = "removed"
+	case prog == nil:
+		outcome = "invalid"
+	}
+	if s.applied != nil {
+		defer s.applied(outcome)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -55,6 +55,7 @@ func Serve(ctx context.Context, rt *service.Runtime, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	flows.applied = func(outcome string) { m.changes.WithLabelValues(outcome).Inc() }
 	consumer, err := bus.NewConsumer(rt.JS, rt.Topology, bus.ConsumerConfig{
 		Stream:         rt.Topology.EventsStream(),
 		Durable:        rt.Topology.Durable(Name),
@@ -267,6 +268,7 @@ type metrics struct {
 	duration prometheus.Histogram
 	retries  prometheus.Counter
 	skipped  *prometheus.CounterVec
+	changes  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -289,7 +291,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Flow results not run as events, by reason (max_hops).",
 		}, []string{"reason"}),
 	}
+	m.changes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "greentic_flow_changes_total",
+		Help: "Changes of the flows bucket applied by this replica, by outcome (loaded, removed, invalid: stored but not compiling).",
+	}, []string{"outcome"})
 	var err error
+	if m.changes, err = bus.Register(reg, m.changes); err != nil {
+		return nil, err
+	}
 	if m.runs, err = bus.Register(reg, m.runs); err != nil {
 		return nil, err
 	}

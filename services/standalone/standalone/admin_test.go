@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,37 @@ func writeFile(t *testing.T, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// flowChanges is how many flows-bucket changes the executor has applied
+// (greentic_flow_changes_total on the ops server).
+func (r *running) flowChanges(t *testing.T) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + r.ep.Ops + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var n float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "greentic_flow_changes_total{") {
+			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+				n += v
+			}
+		}
+	}
+	return n
+}
+
+// applyFlow stores a flow with greenticctl and waits until the executor
+// has it: an event stored before that would run the flow's old version,
+// or none.
+func (r *running) applyFlow(t *testing.T, tenantID, file string) {
+	t.Helper()
+	before := r.flowChanges(t)
+	r.mustCtl(t, "flows", "apply", "--tenant", tenantID, "-f", file)
+	natstest.Eventually(t, 10*time.Second, "the executor loads the flow", func() bool { return r.flowChanges(t) > before })
 }
 
 // postSigned posts body to a tenant's source signed with secret in
@@ -126,7 +159,7 @@ func TestOnboardingThroughGreenticctl(t *testing.T) {
 	dir := t.TempDir()
 	r.mustCtl(t, "tenants", "create", "globex", "--display-name", "Globex Corp")
 	r.mustCtl(t, "sources", "put", "-f", writeFile(t, dir, "source.yaml", shopSource))
-	r.mustCtl(t, "flows", "apply", "--tenant", "globex", "-f", writeFile(t, dir, "flow.yaml", ordersFlow(false)))
+	r.applyFlow(t, "globex", writeFile(t, dir, "flow.yaml", ordersFlow(false)))
 	r.mustCtl(t, "schedules", "create", "-f", writeFile(t, dir, "schedule.yaml", "tenant: globex\nname: heartbeat\ncron: \"@every 1s\"\nevent_type: heartbeat.tick\n"))
 	if out := r.mustCtl(t, "tenants", "list"); !strings.Contains(out, "globex") || !strings.Contains(out, "Globex Corp") {
 		t.Fatalf("tenants list does not show globex:\n%s", out)
@@ -179,7 +212,7 @@ func TestDeadLetterReplayThroughGreenticctl(t *testing.T) {
 	r.mustCtl(t, "tenants", "create", "globex")
 	r.mustCtl(t, "sources", "put", "-f", writeFile(t, dir, "source.yaml", shopSource))
 	flowFile := writeFile(t, dir, "flow.yaml", ordersFlow(true))
-	r.mustCtl(t, "flows", "apply", "--tenant", "globex", "-f", flowFile)
+	r.applyFlow(t, "globex", flowFile)
 	natstest.Eventually(t, 10*time.Second, "the new source accepts a signed webhook", func() bool {
 		return r.postSigned(t, "globex", "shop", "globex-shop-secret", `{"type":"order.created","id":"A-1"}`) == http.StatusAccepted
 	})
@@ -207,8 +240,7 @@ func TestDeadLetterReplayThroughGreenticctl(t *testing.T) {
 
 	// Fix the flow, wait until the executor has it, then replay.
 	writeFile(t, dir, "flow.yaml", ordersFlow(false))
-	r.mustCtl(t, "flows", "apply", "--tenant", "globex", "-f", flowFile)
-	time.Sleep(time.Second)
+	r.applyFlow(t, "globex", flowFile)
 	r.mustCtl(t, "dlq", "replay", "--all", "--tenant", "globex", "--purge")
 	r.waitResults(t, resultSubject, 2)
 	res := r.lastResult(t, resultSubject)
