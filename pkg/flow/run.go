@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
 
+	gevent "github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 )
 
@@ -306,4 +308,33 @@ func shorten(s string) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// FlowResult is the result message of a run of flow's trigger on ev that
+// started and finished at the given times: what the flow-executor
+// publishes and a dry run returns.
+func (r Result) FlowResult(ev *eventsv1.Event, flow string, trig Trigger, started, finished time.Time) *eventsv1.FlowResult {
+	res := &eventsv1.FlowResult{
+		EventId:     ev.Id,
+		EventType:   ev.EventType,
+		Tenant:      ev.Tenant,
+		Env:         ev.Env,
+		Flow:        flow,
+		Trigger:     strconv.Itoa(trig.Index) + ":" + trig.Target,
+		Status:      eventsv1.FlowStatus_FLOW_STATUS_OK,
+		Output:      r.Output,
+		Error:       r.Error,
+		StartedAt:   started.UnixMilli(),
+		FinishedAt:  finished.UnixMilli(),
+		Traceparent: gevent.ChildTraceparent(ev.Traceparent),
+	}
+	if r.Status != StatusOK {
+		res.Status = eventsv1.FlowStatus_FLOW_STATUS_ERROR
+	}
+	for _, nt := range r.Trace {
+		res.Trace = append(res.Trace, &eventsv1.NodeTrace{
+			Id: nt.ID, Type: nt.Type, DurationMicros: nt.Duration.Microseconds(), Outcome: nt.Outcome, Error: nt.Error, Attempts: int32(nt.Attempts),
+		})
+	}
+	return res
 }

@@ -103,15 +103,24 @@ func (s *flowServer) PutFlow(ctx context.Context, req *adminv1.PutFlowRequest) (
 }
 
 func (s *flowServer) GetFlow(ctx context.Context, req *adminv1.GetFlowRequest) (*adminv1.GetFlowResponse, error) {
-	key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
+	e, err := s.storedFlow(ctx, req.GetTenant(), req.GetName())
 	if err != nil {
 		return nil, err
 	}
+	return &adminv1.GetFlowResponse{Flow: flowOf(req.GetTenant(), req.GetName(), e)}, nil
+}
+
+// storedFlow reads the stored flow a request names.
+func (s *flowServer) storedFlow(ctx context.Context, tenantID, name string) (tenantkv.Entry, error) {
+	key, err := itemKey(ctx, "tenant", "name", tenantID, name)
+	if err != nil {
+		return tenantkv.Entry{}, err
+	}
 	e, err := s.store.Get(ctx, bus.BucketFlows, key)
 	if err != nil {
-		return nil, storeErr("flow "+req.GetTenant()+"/"+req.GetName(), err)
+		return tenantkv.Entry{}, storeErr("flow "+tenantID+"/"+name, err)
 	}
-	return &adminv1.GetFlowResponse{Flow: flowOf(req.GetTenant(), req.GetName(), e)}, nil
+	return e, nil
 }
 
 // ListFlows lists the flows of a tenant, or of every tenant for an
@@ -162,13 +171,9 @@ func (s *flowServer) TestFlow(ctx context.Context, req *adminv1.TestFlowRequest)
 	case req.GetName() != "" && req.GetYaml() != "":
 		return nil, invalid("yaml", "set either name (a stored flow) or yaml (a document), not both")
 	case req.GetName() != "":
-		key, err := itemKey(ctx, "tenant", "name", req.GetTenant(), req.GetName())
+		e, err := s.storedFlow(ctx, req.GetTenant(), req.GetName())
 		if err != nil {
 			return nil, err
-		}
-		e, err := s.store.Get(ctx, bus.BucketFlows, key)
-		if err != nil {
-			return nil, storeErr("flow "+req.GetTenant()+"/"+req.GetName(), err)
 		}
 		var problems flow.Problems
 		if prog, problems = compileFlow(e.Value); len(problems) > 0 {
@@ -207,28 +212,7 @@ func (s *flowServer) TestFlow(ctx context.Context, req *adminv1.TestFlowRequest)
 		// result says only that it was stopped.
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
-	res := &eventsv1.FlowResult{
-		EventId:     ev.Id,
-		EventType:   ev.EventType,
-		Tenant:      ev.Tenant,
-		Env:         ev.Env,
-		Flow:        name,
-		Trigger:     strconv.Itoa(trig.Index) + ":" + trig.Target,
-		Status:      eventsv1.FlowStatus_FLOW_STATUS_OK,
-		Output:      out.Output,
-		Error:       out.Error,
-		StartedAt:   started.UnixMilli(),
-		FinishedAt:  finished.UnixMilli(),
-		Traceparent: event.ChildTraceparent(ev.Traceparent),
-	}
-	if out.Status != flow.StatusOK {
-		res.Status = eventsv1.FlowStatus_FLOW_STATUS_ERROR
-	}
-	for _, nt := range out.Trace {
-		res.Trace = append(res.Trace, &eventsv1.NodeTrace{
-			Id: nt.ID, Type: nt.Type, DurationMicros: nt.Duration.Microseconds(), Outcome: nt.Outcome, Error: nt.Error, Attempts: int32(nt.Attempts),
-		})
-	}
+	res := out.FlowResult(ev, name, trig, started, finished)
 	resJSON, err := event.ResultJSON(res)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode flow result: %v", err)

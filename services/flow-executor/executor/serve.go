@@ -228,28 +228,9 @@ func (x *executor) run(ctx context.Context, ev *eventsv1.Event, mt match, fx flo
 	defer cancel()
 	out := mt.program.Run(rctx, flow.Input{Event: ev, Tenant: ev.Tenant, Env: ev.Env, Effects: fx, HTTP: x.http}, mt.trigger.Target)
 	finished := time.Now()
-	res = &eventsv1.FlowResult{
-		EventId:     ev.Id,
-		EventType:   ev.EventType,
-		Tenant:      ev.Tenant,
-		Env:         ev.Env,
-		Flow:        mt.name,
-		Trigger:     strconv.Itoa(mt.trigger.Index) + ":" + mt.trigger.Target,
-		Status:      eventsv1.FlowStatus_FLOW_STATUS_OK,
-		Output:      out.Output,
-		Error:       out.Error,
-		StartedAt:   started.UnixMilli(),
-		FinishedAt:  finished.UnixMilli(),
-		Traceparent: event.ChildTraceparent(ev.Traceparent),
-	}
+	res = out.FlowResult(ev, mt.name, mt.trigger, started, finished)
 	if out.Status != flow.StatusOK {
-		res.Status = eventsv1.FlowStatus_FLOW_STATUS_ERROR
 		x.log.Warn("flow run failed", "tenant", ev.Tenant, "flow", mt.name, "event_id", ev.Id, "transient", out.Transient, "err", out.Error)
-	}
-	for _, nt := range out.Trace {
-		res.Trace = append(res.Trace, &eventsv1.NodeTrace{
-			Id: nt.ID, Type: nt.Type, DurationMicros: nt.Duration.Microseconds(), Outcome: nt.Outcome, Error: nt.Error, Attempts: int32(nt.Attempts),
-		})
 	}
 	x.metrics.runs.WithLabelValues(statusLabel(res.Status)).Inc()
 	x.metrics.duration.Observe(finished.Sub(started).Seconds())
