@@ -27,6 +27,13 @@ const (
 	ChannelWebhook = "webhook"
 )
 
+// StageFlow is the flow-executor's stage in dead letters and consumer
+// metrics; the senders' stages are their channels.
+const StageFlow = "flow"
+
+// DeadLetterStages are the stages that write dead letters.
+var DeadLetterStages = []string{StageFlow, ChannelEmail, ChannelSMS, ChannelWebhook}
+
 const (
 	maxTenantLen = 64
 	maxEnvLen    = 32

@@ -46,12 +46,6 @@ import (
 //     call given the first one's last_sequence leaves alone the letters
 //     stored since, such as replays that failed again.
 
-// stageFlow is the stage of the flow-executor's dead letters; the senders'
-// stages are their channel names.
-const stageFlow = "flow"
-
-// deadLetterStages are the stages that write dead letters.
-var deadLetterStages = []string{stageFlow, bus.ChannelEmail, bus.ChannelSMS, bus.ChannelWebhook}
 
 const (
 	// maxReplayRate bounds the replays per second a call may ask for.
@@ -416,11 +410,11 @@ func (s *deadLetterServer) replayTarget(l letter) (string, error) {
 	}
 	var want string
 	switch {
-	case l.stage == stageFlow && subj.Kind == bus.KindEvent:
+	case l.stage == bus.StageFlow && subj.Kind == bus.KindEvent:
 		want, err = bus.EventSubject(env, l.tenant, subj.Type)
-	case l.stage == stageFlow && subj.Kind == bus.KindResult:
+	case l.stage == bus.StageFlow && subj.Kind == bus.KindResult:
 		want, err = bus.ResultSubject(env, l.tenant, subj.Type)
-	case l.stage != stageFlow && subj.Kind == bus.KindOutbound && subj.Type == l.stage:
+	case l.stage != bus.StageFlow && subj.Kind == bus.KindOutbound && subj.Type == l.stage:
 		want, err = bus.OutboundSubject(env, l.tenant, subj.Type)
 	default:
 		return bad(fmt.Sprintf("not a subject the %s stage consumes", l.stage))
@@ -453,8 +447,8 @@ func (s *deadLetterServer) letterFilter(ctx context.Context, f *adminv1.DeadLett
 		return letterFilter{}, err
 	}
 	out := letterFilter{tenant: tenant, stage: f.GetStage(), eventType: f.GetEventType(), maxSeq: f.GetMaxSequence()}
-	if out.stage != "" && !slices.Contains(deadLetterStages, out.stage) {
-		return letterFilter{}, invalid("filter.stage", fmt.Sprintf("unknown stage %q: use one of %s", out.stage, strings.Join(deadLetterStages, ", ")))
+	if out.stage != "" && !slices.Contains(bus.DeadLetterStages, out.stage) {
+		return letterFilter{}, invalid("filter.stage", fmt.Sprintf("unknown stage %q: use one of %s", out.stage, strings.Join(bus.DeadLetterStages, ", ")))
 	}
 	if out.eventType != "" {
 		if err := event.ValidateID(out.eventType); err != nil {
@@ -494,7 +488,7 @@ func (f letterFilter) match(l letter) bool {
 	if f.eventType == "" || l.eventType == f.eventType {
 		return true
 	}
-	if l.stage == stageFlow {
+	if l.stage == bus.StageFlow {
 		return false
 	}
 	cmd, ok := l.decode().(senderCommand)
@@ -529,7 +523,7 @@ func (s *deadLetterServer) readLetter(m *jetstream.RawStreamMsg) (letter, bool) 
 	if t, err := time.Parse(time.RFC3339Nano, m.Header.Get(bus.HeaderDLQFailedAt)); err == nil {
 		l.failed = t
 	}
-	if l.stage == stageFlow {
+	if l.stage == bus.StageFlow {
 		if o, err := bus.ParseSubject(m.Header.Get(bus.HeaderDLQOriginalSubject)); err == nil {
 			switch o.Kind {
 			case bus.KindEvent:
@@ -555,7 +549,7 @@ func (s *deadLetterServer) readLetter(m *jetstream.RawStreamMsg) (letter, bool) 
 func (l letter) decode() proto.Message {
 	var m proto.Message
 	switch l.stage {
-	case stageFlow:
+	case bus.StageFlow:
 		m = &eventsv1.Event{}
 		if o, err := bus.ParseSubject(l.msg.Header.Get(bus.HeaderDLQOriginalSubject)); err == nil && o.Kind == bus.KindResult {
 			m = &eventsv1.FlowResult{}

@@ -122,7 +122,7 @@ func failEvents(t *testing.T, h *harness, events ...*eventsv1.Event) {
 			t.Fatal(err)
 		}
 	}
-	runFailingStage(t, h, h.rt.Topology.EventsStream(), bus.EventFilter(testEnv), stageFlow, len(events), flowFailure)
+	runFailingStage(t, h, h.rt.Topology.EventsStream(), bus.EventFilter(testEnv), bus.StageFlow, len(events), flowFailure)
 }
 
 func testEvent(tenant, id, typ string) *eventsv1.Event {
@@ -199,7 +199,7 @@ func putEventLetters(t *testing.T, h *harness, tenant, typ string, n int) []uint
 		if err != nil {
 			t.Fatal(err)
 		}
-		seqs = append(seqs, putDeadLetter(t, h, tenant, stageFlow, subject, body, time.Now(), nil))
+		seqs = append(seqs, putDeadLetter(t, h, tenant, bus.StageFlow, subject, body, time.Now(), nil))
 	}
 	return seqs
 }
@@ -244,7 +244,7 @@ func dlqFixture(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	putDeadLetter(t, h, "acme", stageFlow, "greentic.events.test.acme.old.event", body,
+	putDeadLetter(t, h, "acme", bus.StageFlow, "greentic.events.test.acme.old.event", body,
 		time.Date(2020, 1, 1, 12, 0, 0, 0, time.UTC), map[string]string{bus.HeaderDLQOriginalMsgID: "acme:evt-old"})
 	return h
 }
@@ -433,7 +433,7 @@ func TestGetDeadLetter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		seq := putDeadLetter(t, h, "acme", stageFlow, "greentic.events.test.acme.order.created.result", body, time.Now(), nil)
+		seq := putDeadLetter(t, h, "acme", bus.StageFlow, "greentic.events.test.acme.order.created.result", body, time.Now(), nil)
 		res, err := h.acme.DLQ.GetDeadLetter(h.acme.ctx(t), &adminv1.GetDeadLetterRequest{Sequence: seq, Tenant: "acme"})
 		if err != nil {
 			t.Fatal(err)
@@ -596,15 +596,15 @@ func TestReplayRefusesForeignSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct{ name, stage, subject string }{
-		{"another tenant's events", stageFlow, "greentic.events.test.globex.order.created"},
-		{"another env", stageFlow, "greentic.events.prod.acme.order.created"},
-		{"a wildcard", stageFlow, "greentic.events.test.acme.>"},
-		{"the dead-letter stream", stageFlow, "greentic.dlq.test.acme.flow"},
-		{"commands from the flow stage", stageFlow, "greentic.outbound.test.acme.email"},
+		{"another tenant's events", bus.StageFlow, "greentic.events.test.globex.order.created"},
+		{"another env", bus.StageFlow, "greentic.events.prod.acme.order.created"},
+		{"a wildcard", bus.StageFlow, "greentic.events.test.acme.>"},
+		{"the dead-letter stream", bus.StageFlow, "greentic.dlq.test.acme.flow"},
+		{"commands from the flow stage", bus.StageFlow, "greentic.outbound.test.acme.email"},
 		{"another channel", bus.ChannelEmail, "greentic.outbound.test.acme.sms"},
 		{"events from a sender", bus.ChannelWebhook, "greentic.events.test.acme.order.created"},
-		{"not a bus subject", stageFlow, "payments.charge"},
-		{"no subject", stageFlow, ""},
+		{"not a bus subject", bus.StageFlow, "payments.charge"},
+		{"no subject", bus.StageFlow, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -730,7 +730,7 @@ func TestContinueUpToLastSequence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		later = append(later, putDeadLetter(t, h, "acme", stageFlow, subject, body, time.Now().Add(-time.Hour), nil))
+		later = append(later, putDeadLetter(t, h, "acme", bus.StageFlow, subject, body, time.Now().Add(-time.Hour), nil))
 	}
 
 	bound := res.GetLastSequence()

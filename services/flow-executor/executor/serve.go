@@ -22,7 +22,7 @@ import (
 )
 
 // Stage names the executor in dead letters and consumer metrics.
-const Stage = "flow"
+const Stage = bus.StageFlow
 
 // Serve runs the executor on rt until ctx ends. It loads every flow before
 // it takes its first event, so no event is acknowledged by a replica that
