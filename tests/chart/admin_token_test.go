@@ -50,7 +50,7 @@ func TestGeneratedOperatorToken(t *testing.T) {
 // checkGeneratedToken checks the generated token of a render and returns it.
 func checkGeneratedToken(t *testing.T, objs []Object) string {
 	t.Helper()
-	data, ok, err := secretData(objs, adminTokensSecret)
+	data, ok, err := SecretData(objs, adminTokensSecret)
 	if err != nil || !ok {
 		t.Fatalf("Secret %s: rendered %v, %v", adminTokensSecret, ok, err)
 	}

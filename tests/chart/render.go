@@ -338,7 +338,7 @@ func ResolveEnv(objs []Object, service string) (map[string]string, error) {
 		if from.SecretRef == nil {
 			return nil, fmt.Errorf("%s: envFrom other than a Secret", service)
 		}
-		data, ok, err := secretData(objs, from.SecretRef.Name)
+		data, ok, err := SecretData(objs, from.SecretRef.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -356,7 +356,7 @@ func ResolveEnv(objs []Object, service string) (map[string]string, error) {
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
 			optional := ref.Optional != nil && *ref.Optional
-			data, ok, err := secretData(objs, ref.Name)
+			data, ok, err := SecretData(objs, ref.Name)
 			if err != nil {
 				return nil, err
 			}
@@ -382,9 +382,9 @@ func container(d *appsv1.Deployment) (corev1.Container, error) {
 	return d.Spec.Template.Spec.Containers[0], nil
 }
 
-// secretData returns the data of the rendered Secret name (stringData
+// SecretData returns the data of the rendered Secret name (stringData
 // merged in, as the API server does).
-func secretData(objs []Object, name string) (map[string][]byte, bool, error) {
+func SecretData(objs []Object, name string) (map[string][]byte, bool, error) {
 	o, ok := Find(objs, "Secret", name)
 	if !ok {
 		return nil, false, nil

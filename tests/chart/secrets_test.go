@@ -141,7 +141,7 @@ func checkAdminTokensFile(t *testing.T, objs []Object, tokens string) {
 			if i < 0 {
 				t.Fatalf("volume %s does not put a key at %s", v.Name, path)
 			}
-			data, ok, err := secretData(objs, v.Secret.SecretName)
+			data, ok, err := SecretData(objs, v.Secret.SecretName)
 			if err != nil || !ok {
 				t.Fatalf("Secret %s: rendered %v, %v", v.Secret.SecretName, ok, err)
 			}

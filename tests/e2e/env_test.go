@@ -78,7 +78,10 @@ func writeMountedFiles(t *testing.T, objs []chart.Object, d *appsv1.Deployment, 
 					key = item.Key
 				}
 			}
-			data := secretData(t, objs, vol.SecretName)
+			data, ok, err := chart.SecretData(objs, vol.SecretName)
+			if err != nil || !ok {
+				t.Fatalf("Secret %s is not rendered by the chart (%v)", vol.SecretName, err)
+			}
 			content, ok := data[key]
 			if !ok {
 				t.Fatalf("%s: %s=%s needs key %s of Secret %s, which the chart does not render", d.Name, name, value, key, vol.SecretName)
@@ -93,27 +96,4 @@ func writeMountedFiles(t *testing.T, objs []chart.Object, d *appsv1.Deployment, 
 			env[name] = path
 		}
 	}
-}
-
-// secretData is the data of a Secret the chart renders (stringData merged
-// in, as the API server does).
-func secretData(t *testing.T, objs []chart.Object, name string) map[string][]byte {
-	t.Helper()
-	o, ok := chart.Find(objs, "Secret", name)
-	if !ok {
-		t.Fatalf("Secret %s is not rendered by the chart", name)
-	}
-	obj, err := chart.Decode(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := obj.(*corev1.Secret)
-	data := map[string][]byte{}
-	for k, v := range s.Data {
-		data[k] = v
-	}
-	for k, v := range s.StringData {
-		data[k] = []byte(v)
-	}
-	return data
 }
