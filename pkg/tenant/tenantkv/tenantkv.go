@@ -332,31 +332,6 @@ func (s *Store) Create(ctx context.Context, b bus.Bucket, key string, value []by
 	return rev, nil
 }
 
-// Update replaces an existing item only if it is still at revision rev;
-// ErrConflict if it is not, ErrNotFound if the item does not exist. The
-// stored revision is returned; an identical value is not rewritten.
-func (s *Store) Update(ctx context.Context, b bus.Bucket, key string, value []byte, rev uint64) (uint64, error) {
-	cur, err := s.Get(ctx, b, key)
-	if err != nil {
-		return 0, err
-	}
-	if rev != cur.Revision {
-		return 0, ErrConflict
-	}
-	if bytes.Equal(cur.Value, value) {
-		return cur.Revision, nil
-	}
-	kv, _ := s.bucket(b)
-	n, err := kv.Update(ctx, key, value, rev)
-	switch {
-	case isWrongRevision(err):
-		return 0, ErrConflict
-	case err != nil:
-		return 0, fmt.Errorf("write %s/%s: %w", kv.Bucket(), key, err)
-	}
-	return n, nil
-}
-
 // Delete removes an item; with rev > 0 only if it is still at that
 // revision (ErrConflict otherwise). ErrNotFound if it does not exist.
 func (s *Store) Delete(ctx context.Context, b bus.Bucket, key string, rev uint64) error {

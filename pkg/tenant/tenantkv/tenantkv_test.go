@@ -512,7 +512,7 @@ func TestModify(t *testing.T) {
 	got, err := s.Modify(ctx, bus.BucketFlows, "acme.a", 0, func(cur Entry, exists bool) ([]byte, error) {
 		calls++
 		if calls == 1 {
-			if _, err := s.Update(ctx, bus.BucketFlows, "acme.a", []byte("other"), cur.Revision); err != nil {
+			if _, err := s.Modify(ctx, bus.BucketFlows, "acme.a", cur.Revision, set("other")); err != nil {
 				t.Fatal(err)
 			}
 		}
