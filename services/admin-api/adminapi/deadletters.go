@@ -73,7 +73,7 @@ func (s *deadLetterServer) ListDeadLetters(ctx context.Context, req *adminv1.Lis
 	if err != nil {
 		return nil, err
 	}
-	size, err := deadLetterPageSize(req.GetPageSize())
+	size, err := pageSize(req.GetPageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -676,17 +676,6 @@ func beforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	}
 	margin := min(time.Until(d)/10, maxDeadLetterMargin)
 	return context.WithDeadline(ctx, d.Add(-margin))
-}
-
-// deadLetterPageSize checks a List page size: 0 is the default.
-func deadLetterPageSize(n int32) (int, error) {
-	if n < 0 {
-		return 0, invalid("page_size", "must not be negative")
-	}
-	if n == 0 {
-		return defaultPageSize, nil
-	}
-	return min(int(n), maxPageSize), nil
 }
 
 // seqToken is the page token starting at a stream sequence; opaque to

@@ -19,14 +19,10 @@ const (
 // size of them, and the token of the next page ("" on the last page).
 // Tokens are opaque to clients: the base64 of the last key returned.
 func page[T any](items []T, key func(T) string, size int32, token string) ([]T, string, error) {
-	if size < 0 {
-		return nil, "", invalid("page_size", "must not be negative")
+	n, err := pageSize(size)
+	if err != nil {
+		return nil, "", err
 	}
-	n := int(size)
-	if n == 0 {
-		n = defaultPageSize
-	}
-	n = min(n, maxPageSize)
 	start := 0
 	if token != "" {
 		after, err := base64.RawURLEncoding.DecodeString(token)
@@ -42,6 +38,18 @@ func page[T any](items []T, key func(T) string, size int32, token string) ([]T, 
 		next = base64.RawURLEncoding.EncodeToString([]byte(key(out[len(out)-1])))
 	}
 	return out, next, nil
+}
+
+// pageSize checks a List method's page_size: 0 is the default, and more
+// than the maximum is the maximum.
+func pageSize(n int32) (int, error) {
+	if n < 0 {
+		return 0, invalid("page_size", "must not be negative")
+	}
+	if n == 0 {
+		return defaultPageSize, nil
+	}
+	return min(int(n), maxPageSize), nil
 }
 
 // listPage returns one page of the {tenant}.{name} entries of bucket b that
