@@ -46,7 +46,6 @@ import (
 //     call given the first one's last_sequence leaves alone the letters
 //     stored since, such as replays that failed again.
 
-
 const (
 	// maxReplayRate bounds the replays per second a call may ask for.
 	maxReplayRate = 10000
