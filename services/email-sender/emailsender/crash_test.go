@@ -9,12 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/greentic/events/pkg/natstest"
 	"github.com/greentic/events/pkg/sender"
+	"github.com/greentic/events/pkg/sender/sendertest"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/service/servicetest"
-	"github.com/greentic/events/pkg/tenant"
-	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
 
 // replica is one email sender with its own connection, stopped as a crash
@@ -33,9 +31,7 @@ func startReplica(t *testing.T, url string, cfg Config) *replica {
 	r := &replica{rt: rt, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- Serve(ctx, rt, cfg) }()
 	t.Cleanup(r.kill)
-	natstest.Eventually(t, 10*time.Second, "sender ready", func() bool {
-		return rt.Ready.Has("email_sender_tenants") && len(rt.Ready.Check(context.Background())) == 0
-	})
+	sendertest.WaitReady(t, rt, "email_sender_tenants")
 	return r
 }
 
@@ -72,15 +68,7 @@ func TestCrashWithSendGrid(t *testing.T) {
 				w.WriteHeader(http.StatusAccepted)
 			}))
 			defer fake.Close()
-			srv := natstest.RunServer(t)
-			rt := servicetest.Runtime(t, srv.URL(), "test")
-			store, err := tenantkv.Open(context.Background(), rt.JS, rt.Topology)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := store.PutTenant(context.Background(), tenant.Tenant{ID: "acme"}); err != nil {
-				t.Fatal(err)
-			}
+			srv, rt := sendertest.Bus(t)
 			cfg := serviceConfig(ProviderSendGrid, map[string]string{EnvAPIKey: "SG.crash"}, fake.URL)
 			cfg.UnknownOutcome = tc.policy
 			cfg.AckWait = time.Second
@@ -106,7 +94,7 @@ func TestCrashWithSendGrid(t *testing.T) {
 			}
 			first.kill()
 			startReplica(t, srv.URL(), cfg)
-			ev := waitEvent(t, rt, tc.wantEvent)
+			ev := sendertest.WaitEvent(t, rt, tc.wantEvent)
 			if n := requests.Load(); n != tc.wantRequests {
 				t.Fatalf("SendGrid got %d requests, want %d", n, tc.wantRequests)
 			}

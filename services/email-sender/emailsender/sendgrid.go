@@ -109,26 +109,12 @@ func (s *SendGrid) Send(ctx context.Context, cmd *eventsv1.EmailCommand, acct se
 	req.Body = body
 	// A client of its own rather than sendgrid.MakeRequestWithContext,
 	// which sends through the package-wide sendgrid.DefaultClient.
-	c := &rest.Client{HTTPClient: s.httpClient()}
+	c := &rest.Client{HTTPClient: sender.ClientOr(s.HTTPClient)}
 	res, err := c.SendWithContext(ctx, req)
 	if err := s.outcome(ctx, res, err); err != nil {
 		return sender.Receipt{}, redact(err, key)
 	}
 	return sender.Receipt{ProviderID: http.Header(res.Headers).Get("X-Message-Id"), Status: "accepted"}, nil
-}
-
-func (s *SendGrid) httpClient() *http.Client {
-	if s.HTTPClient != nil {
-		return s.HTTPClient
-	}
-	return sender.ProviderClient
-}
-
-func (s *SendGrid) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
 }
 
 // host returns the base URL requests are sent to, without a trailing slash:
@@ -262,7 +248,7 @@ func (s *SendGrid) message(cmd *eventsv1.EmailCommand) (*sgmail.SGMailV3, *sende
 	case sendAt < 0:
 		return nil, sender.InvalidCommand("send_at", "is negative")
 	case sendAt > 0:
-		if limit := s.now().Add(maxSendAhead); time.Unix(sendAt, 0).After(limit) {
+		if limit := sender.NowOr(s.Now).Add(maxSendAhead); time.Unix(sendAt, 0).After(limit) {
 			return nil, sender.InvalidCommand("send_at", "%s is more than 72 hours ahead; SendGrid schedules no further",
 				time.Unix(sendAt, 0).UTC().Format(time.RFC3339))
 		}
@@ -373,7 +359,7 @@ func (s *SendGrid) outcome(ctx context.Context, res *rest.Response, err error) e
 		}
 		h := http.Header(res.Headers)
 		code, message := errorMessage(res.StatusCode, res.Body)
-		return sender.Classify(res.StatusCode, code, message, s.retryAfter(h), s.now())
+		return sender.Classify(res.StatusCode, code, message, s.retryAfter(h), sender.NowOr(s.Now))
 	}
 	if err == nil {
 		return &sender.ProviderError{Message: "no answer and no error from the sendgrid client", Retryable: true}
@@ -401,7 +387,7 @@ func (s *SendGrid) retryAfter(h http.Header) string {
 	if err != nil {
 		return ""
 	}
-	d := time.Unix(reset, 0).Sub(s.now())
+	d := time.Unix(reset, 0).Sub(sender.NowOr(s.Now))
 	if d <= 0 {
 		return ""
 	}

@@ -8,17 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 	"github.com/greentic/events/pkg/sender"
+	"github.com/greentic/events/pkg/sender/sendertest"
 )
 
 const (
@@ -30,51 +29,10 @@ const (
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// recorded is one request the fake SendGrid received.
-type recorded struct {
-	method string
-	path   string
-	header http.Header
-	body   []byte
-}
-
-// fakeSendGrid is an httptest server standing in for api.sendgrid.com: it
-// records every request and answers with answer.
-type fakeSendGrid struct {
-	*httptest.Server
-	mu     sync.Mutex
-	reqs   []recorded
-	answer http.HandlerFunc
-}
-
-func newFakeSendGrid(t *testing.T, answer http.HandlerFunc) *fakeSendGrid {
+// newFakeSendGrid starts a server standing in for api.sendgrid.com.
+func newFakeSendGrid(t *testing.T, answer http.HandlerFunc) *sendertest.Fake {
 	t.Helper()
-	f := &fakeSendGrid{answer: answer}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.reqs = append(f.reqs, recorded{method: r.Method, path: r.URL.Path, header: r.Header.Clone(), body: body})
-		f.mu.Unlock()
-		f.answer(w, r)
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeSendGrid) requests() []recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]recorded(nil), f.reqs...)
-}
-
-// only returns the single request the fake received.
-func (f *fakeSendGrid) only(t *testing.T) recorded {
-	t.Helper()
-	reqs := f.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("fake sendgrid got %d requests, want 1", len(reqs))
-	}
-	return reqs[0]
+	return sendertest.NewFake(t, "sendgrid", answer)
 }
 
 func accepted(w http.ResponseWriter, _ *http.Request) {
@@ -94,7 +52,7 @@ func sendGridError(status int, body string, header map[string]string) http.Handl
 	}
 }
 
-func newSendGrid(f *fakeSendGrid) *SendGrid {
+func newSendGrid(f *sendertest.Fake) *SendGrid {
 	return &SendGrid{BaseURL: f.URL, Now: func() time.Time { return testNow }}
 }
 
@@ -210,24 +168,24 @@ func decodeJSON(t *testing.T, what string, b []byte) any {
 	return v
 }
 
-func checkRequest(t *testing.T, got recorded, wantBody string) {
+func checkRequest(t *testing.T, got sendertest.Request, wantBody string) {
 	t.Helper()
-	if got.method != http.MethodPost {
-		t.Errorf("method = %s, want POST", got.method)
+	if got.Method != http.MethodPost {
+		t.Errorf("method = %s, want POST", got.Method)
 	}
-	if got.path != "/v3/mail/send" {
-		t.Errorf("path = %s, want /v3/mail/send", got.path)
+	if got.Path != "/v3/mail/send" {
+		t.Errorf("path = %s, want /v3/mail/send", got.Path)
 	}
-	if a := got.header.Get("Authorization"); a != "Bearer "+testAPIKey {
+	if a := got.Header.Get("Authorization"); a != "Bearer "+testAPIKey {
 		t.Errorf("Authorization = %q, want Bearer and the API key", a)
 	}
-	if ct := got.header.Get("Content-Type"); ct != "application/json" {
+	if ct := got.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q, want application/json", ct)
 	}
-	gotBody := decodeJSON(t, "request body", got.body)
+	gotBody := decodeJSON(t, "request body", got.Body)
 	want := decodeJSON(t, "expected body", []byte(wantBody))
 	if !reflect.DeepEqual(gotBody, want) {
-		t.Errorf("request body:\n%s\nwant:\n%s", got.body, wantBody)
+		t.Errorf("request body:\n%s\nwant:\n%s", got.Body, wantBody)
 	}
 }
 
@@ -264,7 +222,7 @@ func TestSendGridSendFullCommand(t *testing.T) {
 	if want := (sender.Receipt{ProviderID: testMessageID, Status: "accepted"}); got != want {
 		t.Errorf("receipt = %+v, want %+v", got, want)
 	}
-	checkRequest(t, f.only(t), fullCommandBody)
+	checkRequest(t, f.Only(t), fullCommandBody)
 	if cmd.CustomArgs[event.SendGridArgCommandID] != "spoofed" {
 		t.Error("Send modified the command's custom args")
 	}
@@ -279,7 +237,7 @@ func TestSendGridSendTemplateCommand(t *testing.T) {
 	if got.ProviderID != testMessageID || got.Status != "accepted" {
 		t.Errorf("receipt = %+v, want X-Message-Id %s, accepted", got, testMessageID)
 	}
-	checkRequest(t, f.only(t), templateCommandBody)
+	checkRequest(t, f.Only(t), templateCommandBody)
 }
 
 func TestSendGridSendContentOrder(t *testing.T) {
@@ -307,7 +265,7 @@ func TestSendGridSendContentOrder(t *testing.T) {
 				Content    json.RawMessage   `json:"content"`
 				CustomArgs map[string]string `json:"custom_args"`
 			}
-			if err := json.Unmarshal(f.only(t).body, &body); err != nil {
+			if err := json.Unmarshal(f.Only(t).Body, &body); err != nil {
 				t.Fatal(err)
 			}
 			if got, want := decodeJSON(t, "content", body.Content), decodeJSON(t, "want", []byte(tc.want)); !reflect.DeepEqual(got, want) {
@@ -343,7 +301,7 @@ func TestSendGridSendBaseURL(t *testing.T) {
 	if _, err := sg.Send(context.Background(), templateCommand(), account()); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if p := f.only(t).path; p != "/proxy/v3/mail/send" {
+	if p := f.Only(t).Path; p != "/proxy/v3/mail/send" {
 		t.Errorf("path = %s, want /proxy/v3/mail/send", p)
 	}
 
@@ -433,7 +391,7 @@ func TestSendGridSendProviderErrors(t *testing.T) {
 			if pe := asProviderError(t, err); *pe != tc.want {
 				t.Errorf("error = %+v\nwant %+v", *pe, tc.want)
 			}
-			if n := len(f.requests()); n != 1 {
+			if n := len(f.Requests()); n != 1 {
 				t.Errorf("fake sendgrid got %d requests, want 1 (Send must not retry)", n)
 			}
 		})
@@ -492,7 +450,7 @@ func TestSendGridSendInvalidAccount(t *testing.T) {
 			if !strings.Contains(pe.Message, tc.wantName) {
 				t.Errorf("message %q does not name the account %s", pe.Message, tc.wantName)
 			}
-			if n := len(f.requests()); n != 0 {
+			if n := len(f.Requests()); n != 0 {
 				t.Errorf("fake sendgrid got %d requests, want none", n)
 			}
 		})
@@ -560,7 +518,7 @@ func TestSendGridSendInvalidCommand(t *testing.T) {
 			if !strings.HasPrefix(pe.Message, tc.field+": ") {
 				t.Errorf("message %q does not name the field %s", pe.Message, tc.field)
 			}
-			if n := len(f.requests()); n != 0 {
+			if n := len(f.Requests()); n != 0 {
 				t.Errorf("fake sendgrid got %d requests, want none", n)
 			}
 		})
@@ -578,7 +536,7 @@ func TestSendGridSendLimitsAccepted(t *testing.T) {
 	if _, err := newSendGrid(f).Send(context.Background(), cmd, account()); err != nil {
 		t.Fatalf("Send with 1000 recipients and send_at 72h ahead: %v", err)
 	}
-	f.only(t)
+	f.Only(t)
 }
 
 // slowSendGrid answers only after the client gave up (or after a while).

@@ -29,9 +29,9 @@ const EnvAPIKey = "SENDGRID_API_KEY"
 
 // Providers.
 const (
-	ProviderAuto     = "auto"
+	ProviderAuto     = sender.AutoProvider
 	ProviderSendGrid = "sendgrid"
-	ProviderCapture  = "capture"
+	ProviderCapture  = sender.CaptureProvider
 )
 
 // Config of the email sender.
@@ -86,21 +86,17 @@ func (c Config) lookup(name string) (string, bool) {
 // provider picks the provider and the deployment account's credentials.
 func (c Config) provider(rt *service.Runtime) (sender.Provider[*eventsv1.EmailCommand], map[string]string, error) {
 	key, _ := c.lookup(EnvAPIKey)
-	p := c.Provider
-	if p == ProviderAuto {
-		p = ProviderCapture
-		if key != "" {
-			p = ProviderSendGrid
-		}
-	}
-	if p == ProviderCapture {
+	capture := func() *sender.Capture[*eventsv1.EmailCommand] {
 		rt.Log.Warn("email capture mode: emails are logged and published as email.captured events, not sent; set " + EnvAPIKey + " to send through SendGrid")
-		return &sender.Capture[*eventsv1.EmailCommand]{Log: rt.Log.With("component", Name), Describe: describe}, nil, nil
+		return &sender.Capture[*eventsv1.EmailCommand]{Log: rt.Log.With("component", Name), Describe: describe}
 	}
-	if key == "" {
-		return nil, nil, errors.New(EnvAPIKey + " is not set: set it to the SendGrid API key, or run with " + service.EnvName("email-provider") + "=capture")
+	sendGrid := func() (sender.Provider[*eventsv1.EmailCommand], map[string]string, error) {
+		if key == "" {
+			return nil, nil, errors.New(EnvAPIKey + " is not set: set it to the SendGrid API key, or run with " + service.EnvName("email-provider") + "=capture")
+		}
+		return &defaultFrom{SendGrid: &SendGrid{BaseURL: c.SendGridURL}, from: c.from()}, map[string]string{"api_key": key}, nil
 	}
-	return &defaultFrom{SendGrid: &SendGrid{BaseURL: c.SendGridURL}, from: c.from()}, map[string]string{"api_key": key}, nil
+	return sender.ChooseProvider(c.Provider, key != "", capture, sendGrid)
 }
 
 func (c Config) from() *eventsv1.EmailAddress {

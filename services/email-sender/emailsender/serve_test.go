@@ -9,26 +9,20 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 	"github.com/greentic/events/pkg/natstest"
 	"github.com/greentic/events/pkg/sender"
+	"github.com/greentic/events/pkg/sender/sendertest"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/service/servicetest"
-	"github.com/greentic/events/pkg/tenant"
-	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
 
 func serviceConfig(provider string, env map[string]string, url string) Config {
 	return Config{
-		Config: sender.Config{
-			Concurrency: 4, TenantConcurrency: 2, SendTimeout: 2 * time.Second, MaxAttempts: 3,
-			BackoffBase: 50 * time.Millisecond, BackoffMax: time.Second, MaxRetryAfter: 5 * time.Second,
-			UnknownOutcome: sender.UnknownDeadLetter, AckWait: 5 * time.Second,
-		},
+		Config:   sendertest.Config(),
 		Provider: provider, SendGridURL: url, DefaultFrom: "noreply@example.com",
 		Lookup: func(n string) (string, bool) { v, ok := env[n]; return v, ok },
 	}
@@ -37,46 +31,12 @@ func serviceConfig(provider string, env map[string]string, url string) Config {
 // run starts the email sender and returns a runtime to publish and read with.
 func run(t *testing.T, cfg Config) *service.Runtime {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	rt := servicetest.Runtime(t, srv.URL(), "test")
-	store, err := tenantkv.Open(context.Background(), rt.JS, rt.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.PutTenant(context.Background(), tenant.Tenant{ID: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	srt := servicetest.Runtime(t, srv.URL(), "test")
-	servicetest.Go(t, func(ctx context.Context) error { return Serve(ctx, srt, cfg) })
-	natstest.Eventually(t, 10*time.Second, "sender ready", func() bool {
-		return srt.Ready.Has("email_sender_tenants") && len(srt.Ready.Check(context.Background())) == 0
-	})
-	return rt
+	return sendertest.Run(t, "email_sender_tenants", func(ctx context.Context, rt *service.Runtime) error { return Serve(ctx, rt, cfg) })
 }
 
 func publish(t *testing.T, rt *service.Runtime, cmd *eventsv1.EmailCommand) {
 	t.Helper()
-	if _, err := rt.Publisher.PublishCommand(context.Background(), "acme", bus.ChannelEmail, cmd.Id, "", cmd); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func waitEvent(t *testing.T, rt *service.Runtime, eventType string) *eventsv1.Event {
-	t.Helper()
-	var found *eventsv1.Event
-	natstest.Eventually(t, 15*time.Second, eventType, func() bool {
-		stream, err := rt.JS.Stream(context.Background(), rt.Topology.EventsStream())
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := stream.GetLastMsgForSubject(context.Background(), "greentic.events.test.acme."+eventType)
-		if err != nil {
-			return false
-		}
-		found, err = event.Unmarshal(m.Data)
-		return err == nil
-	})
-	return found
+	sendertest.Publish(t, rt, bus.ChannelEmail, cmd)
 }
 
 func welcome() *eventsv1.EmailCommand {
@@ -109,7 +69,7 @@ func TestSendGridThroughTheBus(t *testing.T) {
 	defer fake.Close()
 	rt := run(t, serviceConfig(ProviderAuto, map[string]string{EnvAPIKey: "SG.test-key"}, fake.URL))
 	publish(t, rt, welcome())
-	ev := waitEvent(t, rt, "email.sent")
+	ev := sendertest.WaitEvent(t, rt, "email.sent")
 	if ev.Metadata[event.MetaProviderMessageID] != "sg-123" || ev.Metadata[event.MetaCommandID] != "ev1:welcome:mail" {
 		t.Errorf("email.sent metadata = %v", ev.Metadata)
 	}
@@ -134,7 +94,7 @@ func TestSendGridThroughTheBus(t *testing.T) {
 func TestCaptureMode(t *testing.T) {
 	rt := run(t, serviceConfig(ProviderAuto, nil, "http://127.0.0.1:1"))
 	publish(t, rt, welcome())
-	ev := waitEvent(t, rt, "email.captured")
+	ev := sendertest.WaitEvent(t, rt, "email.captured")
 	var pl map[string]any
 	if err := json.Unmarshal(ev.Payload, &pl); err != nil {
 		t.Fatal(err)

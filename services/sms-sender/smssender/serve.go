@@ -32,9 +32,9 @@ const (
 
 // Providers.
 const (
-	ProviderAuto    = "auto"
+	ProviderAuto    = sender.AutoProvider
 	ProviderTwilio  = "twilio"
-	ProviderCapture = "capture"
+	ProviderCapture = sender.CaptureProvider
 )
 
 var credentialFields = []string{"account_sid", "auth_token", "api_key_sid", "api_key_secret"}
@@ -98,26 +98,22 @@ func (c Config) provider(rt *service.Runtime) (sender.Provider[*eventsv1.SmsComm
 			creds[field] = v
 		}
 	}
-	p := c.Provider
-	if p == ProviderAuto {
-		p = ProviderCapture
-		if creds["account_sid"] != "" {
-			p = ProviderTwilio
-		}
-	}
-	if p == ProviderCapture {
+	capture := func() *sender.Capture[*eventsv1.SmsCommand] {
 		rt.Log.Warn("sms capture mode: messages are logged and published as sms.captured events, not sent; set " + EnvAccountSID + " and " + EnvAuthToken + " to send through Twilio")
-		return &sender.Capture[*eventsv1.SmsCommand]{Log: rt.Log.With("component", Name), Describe: describe}, nil, nil
+		return &sender.Capture[*eventsv1.SmsCommand]{Log: rt.Log.With("component", Name), Describe: describe}
 	}
-	if creds["account_sid"] == "" || (creds["auth_token"] == "" && (creds["api_key_sid"] == "" || creds["api_key_secret"] == "")) {
-		return nil, nil, errors.New(EnvAccountSID + " with " + EnvAuthToken + " (or " + EnvAPIKeySID + " and " + EnvAPIKeySecret + ") must be set, or run with " + service.EnvName("sms-provider") + "=capture")
+	twilio := func() (sender.Provider[*eventsv1.SmsCommand], map[string]string, error) {
+		if creds["account_sid"] == "" || (creds["auth_token"] == "" && (creds["api_key_sid"] == "" || creds["api_key_secret"] == "")) {
+			return nil, nil, errors.New(EnvAccountSID + " with " + EnvAuthToken + " (or " + EnvAPIKeySID + " and " + EnvAPIKeySecret + ") must be set, or run with " + service.EnvName("sms-provider") + "=capture")
+		}
+		// Malformed credentials stop the sender now rather than dead-letter
+		// every message later.
+		if _, perr := accountCredentials(sender.Account{Credentials: creds}); perr != nil {
+			return nil, nil, fmt.Errorf("%s/%s: %s", EnvAccountSID, EnvAuthToken, perr.Message)
+		}
+		return &Twilio{BaseURL: c.TwilioURL, StatusCallbackURL: c.StatusCallbackURL}, creds, nil
 	}
-	// Malformed credentials stop the sender now rather than dead-letter
-	// every message later.
-	if _, perr := accountCredentials(sender.Account{Credentials: creds}); perr != nil {
-		return nil, nil, fmt.Errorf("%s/%s: %s", EnvAccountSID, EnvAuthToken, perr.Message)
-	}
-	return &Twilio{BaseURL: c.TwilioURL, StatusCallbackURL: c.StatusCallbackURL}, creds, nil
+	return sender.ChooseProvider(c.Provider, creds["account_sid"] != "", capture, twilio)
 }
 
 // Channel describes SMS commands to the delivery loop.

@@ -17,67 +17,28 @@ import (
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 	"github.com/greentic/events/pkg/natstest"
 	"github.com/greentic/events/pkg/sender"
+	"github.com/greentic/events/pkg/sender/sendertest"
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/pkg/service/servicetest"
-	"github.com/greentic/events/pkg/tenant"
-	"github.com/greentic/events/pkg/tenant/tenantkv"
 )
 
 func serviceConfig(provider string, env map[string]string, url string) Config {
 	return Config{
-		Config: sender.Config{
-			Concurrency: 4, TenantConcurrency: 2, SendTimeout: 2 * time.Second, MaxAttempts: 3,
-			BackoffBase: 50 * time.Millisecond, BackoffMax: time.Second, MaxRetryAfter: 5 * time.Second,
-			UnknownOutcome: sender.UnknownDeadLetter, AckWait: 5 * time.Second,
-		},
+		Config:   sendertest.Config(),
 		Provider: provider, TwilioURL: url, StatusCallbackURL: "https://hooks.example.com/v1/webhooks/{tenant}/twilio",
 		Lookup: func(n string) (string, bool) { v, ok := env[n]; return v, ok },
 	}
 }
 
-// run starts the email sender and returns a runtime to publish and read with.
+// run starts the SMS sender and returns a runtime to publish and read with.
 func run(t *testing.T, cfg Config) *service.Runtime {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	rt := servicetest.Runtime(t, srv.URL(), "test")
-	store, err := tenantkv.Open(context.Background(), rt.JS, rt.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.PutTenant(context.Background(), tenant.Tenant{ID: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	srt := servicetest.Runtime(t, srv.URL(), "test")
-	servicetest.Go(t, func(ctx context.Context) error { return Serve(ctx, srt, cfg) })
-	natstest.Eventually(t, 10*time.Second, "sender ready", func() bool {
-		return srt.Ready.Has("sms_sender_tenants") && len(srt.Ready.Check(context.Background())) == 0
-	})
-	return rt
+	return sendertest.Run(t, "sms_sender_tenants", func(ctx context.Context, rt *service.Runtime) error { return Serve(ctx, rt, cfg) })
 }
 
 func publish(t *testing.T, rt *service.Runtime, cmd *eventsv1.SmsCommand) {
 	t.Helper()
-	if _, err := rt.Publisher.PublishCommand(context.Background(), "acme", bus.ChannelSMS, cmd.Id, "", cmd); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func waitEvent(t *testing.T, rt *service.Runtime, eventType string) *eventsv1.Event {
-	t.Helper()
-	var found *eventsv1.Event
-	natstest.Eventually(t, 15*time.Second, eventType, func() bool {
-		stream, err := rt.JS.Stream(context.Background(), rt.Topology.EventsStream())
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := stream.GetLastMsgForSubject(context.Background(), "greentic.events.test.acme."+eventType)
-		if err != nil {
-			return false
-		}
-		found, err = event.Unmarshal(m.Data)
-		return err == nil
-	})
-	return found
+	sendertest.Publish(t, rt, bus.ChannelSMS, cmd)
 }
 
 func welcome() *eventsv1.SmsCommand {
@@ -109,7 +70,7 @@ func TestTwilioThroughTheBus(t *testing.T) {
 	defer fake.Close()
 	rt := run(t, serviceConfig(ProviderAuto, map[string]string{EnvAccountSID: "AC123", EnvAuthToken: "tok"}, fake.URL))
 	publish(t, rt, welcome())
-	ev := waitEvent(t, rt, "sms.sent")
+	ev := sendertest.WaitEvent(t, rt, "sms.sent")
 	if ev.Metadata[event.MetaProviderMessageID] != "SM123" || ev.Metadata[event.MetaCommandID] != "ev1:welcome:text" {
 		t.Errorf("sms.sent metadata = %v", ev.Metadata)
 	}
@@ -135,7 +96,7 @@ func TestTwilioThroughTheBus(t *testing.T) {
 func TestCaptureMode(t *testing.T) {
 	rt := run(t, serviceConfig(ProviderAuto, nil, "http://127.0.0.1:1"))
 	publish(t, rt, welcome())
-	ev := waitEvent(t, rt, "sms.captured")
+	ev := sendertest.WaitEvent(t, rt, "sms.captured")
 	var pl map[string]any
 	if err := json.Unmarshal(ev.Payload, &pl); err != nil {
 		t.Fatal(err)

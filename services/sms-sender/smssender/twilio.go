@@ -99,7 +99,7 @@ func (t *Twilio) Send(ctx context.Context, cmd *eventsv1.SmsCommand, acct sender
 		return sender.Receipt{}, err
 	}
 	defer tr.close()
-	hc := *t.httpClient()
+	hc := *sender.ClientOr(t.HTTPClient)
 	hc.Transport = tr
 	c := &twclient.Client{
 		Credentials: twclient.NewCredentials(creds.username, creds.password),
@@ -126,20 +126,6 @@ func (t *Twilio) Send(ctx context.Context, cmd *eventsv1.SmsCommand, acct sender
 		return sender.Receipt{}, &sender.ProviderError{Status: tr.status, Message: "answer carries no message sid"}
 	}
 	return r, nil
-}
-
-func (t *Twilio) httpClient() *http.Client {
-	if t.HTTPClient != nil {
-		return t.HTTPClient
-	}
-	return sender.ProviderClient
-}
-
-func (t *Twilio) now() time.Time {
-	if t.Now != nil {
-		return t.Now()
-	}
-	return time.Now()
 }
 
 // accountCredentials reads acct's Twilio credentials: an account SID and
@@ -307,7 +293,7 @@ func isHTTPURL(s string) bool {
 
 // outcome turns the SDK's answer into Send's error, or nil on success.
 func (t *Twilio) outcome(ctx context.Context, tr *transport, err error) error {
-	now := t.now()
+	now := sender.NowOr(t.Now)
 	if tr.status != 0 {
 		// An answer came. twilio-go keeps neither the HTTP status of an
 		// error whose body it cannot decode nor any header: tr has both.
@@ -395,7 +381,7 @@ type transport struct {
 
 // transport returns the transport of one Send under ctx.
 func (t *Twilio) transport(ctx context.Context) (*transport, error) {
-	next := t.httpClient().Transport
+	next := sender.ClientOr(t.HTTPClient).Transport
 	if next == nil {
 		next = http.DefaultTransport
 	}

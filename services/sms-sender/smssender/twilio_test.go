@@ -7,17 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
 	"github.com/greentic/events/pkg/sender"
+	"github.com/greentic/events/pkg/sender/sendertest"
 )
 
 const (
@@ -32,55 +31,17 @@ const (
 
 var testNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// recorded is one request the fake Twilio received.
-type recorded struct {
-	method string
-	path   string
-	header http.Header
-	form   url.Values
-}
-
-// fakeTwilio is an httptest server standing in for api.twilio.com: it
-// records every request and answers with answer.
-type fakeTwilio struct {
-	*httptest.Server
-	mu     sync.Mutex
-	reqs   []recorded
-	answer http.HandlerFunc
-}
-
-func newFakeTwilio(t *testing.T, answer http.HandlerFunc) *fakeTwilio {
+// newFakeTwilio starts a server standing in for api.twilio.com; every
+// request body must be a form.
+func newFakeTwilio(t *testing.T, answer http.HandlerFunc) *sendertest.Fake {
 	t.Helper()
-	f := &fakeTwilio{answer: answer}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return sendertest.NewFake(t, "twilio", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
+		if _, err := url.ParseQuery(string(body)); err != nil {
 			t.Errorf("fake twilio: body is not a form: %v", err)
 		}
-		f.mu.Lock()
-		f.reqs = append(f.reqs, recorded{method: r.Method, path: r.URL.Path, header: r.Header.Clone(), form: form})
-		f.mu.Unlock()
-		f.answer(w, r)
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeTwilio) requests() []recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]recorded(nil), f.reqs...)
-}
-
-// only returns the single request the fake received.
-func (f *fakeTwilio) only(t *testing.T) recorded {
-	t.Helper()
-	reqs := f.requests()
-	if len(reqs) != 1 {
-		t.Fatalf("fake twilio got %d requests, want 1", len(reqs))
-	}
-	return reqs[0]
+		answer(w, r)
+	})
 }
 
 func created(w http.ResponseWriter, _ *http.Request) {
@@ -100,7 +61,7 @@ func twilioError(status, code int, message string, header map[string]string) htt
 	}
 }
 
-func newTwilio(f *fakeTwilio) *Twilio {
+func newTwilio(f *sendertest.Fake) *Twilio {
 	return &Twilio{
 		BaseURL:           f.URL,
 		StatusCallbackURL: "https://hooks.example.com/v1/webhooks/{tenant}/twilio",
@@ -174,17 +135,17 @@ func TestTwilioSendSuccess(t *testing.T) {
 			if want := (sender.Receipt{ProviderID: testMessageSID, Status: "queued"}); got != want {
 				t.Errorf("receipt = %+v, want %+v", got, want)
 			}
-			r := f.only(t)
-			if r.method != http.MethodPost {
-				t.Errorf("method = %s, want POST", r.method)
+			r := f.Only(t)
+			if r.Method != http.MethodPost {
+				t.Errorf("method = %s, want POST", r.Method)
 			}
-			if want := "/2010-04-01/Accounts/" + testAccountSID + "/Messages.json"; r.path != want {
-				t.Errorf("path = %s, want %s", r.path, want)
+			if want := "/2010-04-01/Accounts/" + testAccountSID + "/Messages.json"; r.Path != want {
+				t.Errorf("path = %s, want %s", r.Path, want)
 			}
-			if got := r.header.Get("Authorization"); got != tc.auth {
+			if got := r.Header.Get("Authorization"); got != tc.auth {
 				t.Errorf("Authorization = %q, want %q", got, tc.auth)
 			}
-			if got := r.header.Get("Content-Type"); got != "application/x-www-form-urlencoded" {
+			if got := r.Header.Get("Content-Type"); got != "application/x-www-form-urlencoded" {
 				t.Errorf("Content-Type = %q, want application/x-www-form-urlencoded", got)
 			}
 			want := url.Values{
@@ -194,8 +155,8 @@ func TestTwilioSendSuccess(t *testing.T) {
 				"MediaUrl":       {"https://cdn.example.com/a.png", "https://cdn.example.com/b.png?size=2"},
 				"StatusCallback": {callback},
 			}
-			if !reflect.DeepEqual(r.form, want) {
-				t.Errorf("form = %v\nwant %v", r.form, want)
+			if !reflect.DeepEqual(r.Form(), want) {
+				t.Errorf("form = %v\nwant %v", r.Form(), want)
 			}
 		})
 	}
@@ -215,7 +176,7 @@ func TestTwilioSendMessagingService(t *testing.T) {
 		"MessagingServiceSid": {testServiceSID},
 		"Body":                {"Your order has shipped."},
 	}
-	if got := f.only(t).form; !reflect.DeepEqual(got, want) {
+	if got := f.Only(t).Form(); !reflect.DeepEqual(got, want) {
 		t.Errorf("form = %v\nwant %v", got, want)
 	}
 }
@@ -229,7 +190,7 @@ func TestTwilioSendSenders(t *testing.T) {
 			if _, err := newTwilio(f).Send(context.Background(), cmd, tokenAccount()); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			if got := f.only(t).form.Get("From"); got != from {
+			if got := f.Only(t).Form().Get("From"); got != from {
 				t.Errorf("From = %q, want %q", got, from)
 			}
 		})
@@ -243,7 +204,7 @@ func TestTwilioSendMediaOnly(t *testing.T) {
 	if _, err := newTwilio(f).Send(context.Background(), cmd, tokenAccount()); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	form := f.only(t).form
+	form := f.Only(t).Form()
 	if _, ok := form["Body"]; ok {
 		t.Errorf("form has Body %q, want none", form.Get("Body"))
 	}
@@ -259,7 +220,7 @@ func TestTwilioSendBodyLimitCountsCharacters(t *testing.T) {
 	if _, err := newTwilio(f).Send(context.Background(), cmd, tokenAccount()); err != nil {
 		t.Fatalf("Send of %d characters: %v", maxBodyChars, err)
 	}
-	if got := f.only(t).form.Get("Body"); got != cmd.Body {
+	if got := f.Only(t).Form().Get("Body"); got != cmd.Body {
 		t.Errorf("Body has %d bytes, want %d", len(got), len(cmd.Body))
 	}
 }
@@ -319,7 +280,7 @@ func TestTwilioSendStatusCallback(t *testing.T) {
 			if _, err := tw.Send(context.Background(), cmd, tokenAccount()); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			got, ok := f.only(t).form["StatusCallback"]
+			got, ok := f.Only(t).Form()["StatusCallback"]
 			switch {
 			case tc.want == "" && ok:
 				t.Errorf("StatusCallback = %q, want none", got)
@@ -393,7 +354,7 @@ func TestTwilioSendProviderErrors(t *testing.T) {
 			if pe := asProviderError(t, err); *pe != tc.want {
 				t.Errorf("error = %+v\nwant %+v", *pe, tc.want)
 			}
-			if n := len(f.requests()); n != 1 {
+			if n := len(f.Requests()); n != 1 {
 				t.Errorf("fake twilio got %d requests, want 1 (Send must not retry)", n)
 			}
 		})
@@ -523,7 +484,7 @@ func TestTwilioSendInvalidCommand(t *testing.T) {
 			if !strings.HasPrefix(pe.Message, tc.field+": ") {
 				t.Errorf("message = %q, want it to name field %q", pe.Message, tc.field)
 			}
-			if n := len(f.requests()); n != 0 {
+			if n := len(f.Requests()); n != 0 {
 				t.Errorf("fake twilio got %d requests, want none", n)
 			}
 		})
@@ -570,7 +531,7 @@ func TestTwilioSendInvalidAccount(t *testing.T) {
 					t.Errorf("error %q contains a secret", err)
 				}
 			}
-			if n := len(f.requests()); n != 0 {
+			if n := len(f.Requests()); n != 0 {
 				t.Errorf("fake twilio got %d requests, want none", n)
 			}
 		})
@@ -628,7 +589,7 @@ func TestTwilioSendBaseURLPath(t *testing.T) {
 	if _, err := tw.Send(context.Background(), validCommand(), tokenAccount()); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if got, want := f.only(t).path, "/twilio/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"; got != want {
+	if got, want := f.Only(t).Path, "/twilio/2010-04-01/Accounts/"+testAccountSID+"/Messages.json"; got != want {
 		t.Errorf("path = %s, want %s", got, want)
 	}
 }
