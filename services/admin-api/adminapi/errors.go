@@ -12,6 +12,7 @@ import (
 
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
+	"github.com/greentic/events/services/admin-api/adminconv"
 )
 
 // invalid is an InvalidArgument error naming one field of the request in a
@@ -53,6 +54,17 @@ func invalidErr(prefix string, err error) error {
 		return invalid(field, m[2])
 	}
 	return invalid(prefix, msg)
+}
+
+// conversionInvalid turns an error of package adminconv into
+// InvalidArgument naming the request field, under the request path prefix
+// ("source").
+func conversionInvalid(prefix string, err error) error {
+	var fe *adminconv.FieldError
+	if errors.As(err, &fe) {
+		return invalid(prefix+"."+fe.Field, fe.Reason)
+	}
+	return invalid(prefix, err.Error())
 }
 
 // required is InvalidArgument for a missing field.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -15,10 +14,8 @@ import (
 	adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
 	"github.com/greentic/events/pkg/schedule"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
+	"github.com/greentic/events/services/admin-api/adminconv"
 )
-
-// maxSchedulePayload bounds the payload of a schedule's ticks.
-const maxSchedulePayload = 64 << 10
 
 type scheduleServer struct {
 	adminv1.UnimplementedScheduleServiceServer
@@ -171,9 +168,9 @@ func (s *scheduleServer) checkSchedule(ctx context.Context, in *adminv1.Schedule
 	if err := s.tenantExists(ctx, in.GetTenant()); err != nil {
 		return schedule.Schedule{}, nil, err
 	}
-	sc, err := scheduleIn(in)
+	sc, err := adminconv.StoredSchedule(in)
 	if err != nil {
-		return schedule.Schedule{}, nil, err
+		return schedule.Schedule{}, nil, conversionInvalid("schedule", err)
 	}
 	if err := sc.Validate(); err != nil {
 		return schedule.Schedule{}, nil, scheduleInvalid(err)
@@ -185,39 +182,11 @@ func (s *scheduleServer) checkSchedule(ctx context.Context, in *adminv1.Schedule
 	return sc, value, nil
 }
 
-// scheduleIn converts the API's schedule to the stored one.
-func scheduleIn(in *adminv1.Schedule) (schedule.Schedule, error) {
-	sc := schedule.Schedule{
-		Tenant: in.GetTenant(), Name: in.GetName(), Cron: in.GetCron(), Timezone: in.GetTimezone(),
-		EventType: in.GetEventType(), Missed: in.GetMissed(), Paused: in.GetPaused(),
-	}
-	if in.GetAt() != nil {
-		if err := in.GetAt().CheckValid(); err != nil {
-			return sc, invalid("schedule.at", err.Error())
-		}
-		sc.At = in.GetAt().AsTime().UTC().Format(time.RFC3339Nano)
-	}
-	if p := in.GetPayload(); len(p) > 0 {
-		if len(p) > maxSchedulePayload {
-			return sc, invalid("schedule.payload", fmt.Sprintf("%d bytes; at most %d are accepted", len(p), maxSchedulePayload))
-		}
-		if !json.Valid(p) {
-			return sc, invalid("schedule.payload", "not valid JSON")
-		}
-		sc.Payload = json.RawMessage(p)
-	}
-	return sc, nil
-}
-
-// scheduleOut converts a stored schedule to the API's.
+// scheduleOut is the API form of a stored schedule.
 func scheduleOut(sc schedule.Schedule, rev uint64, updated time.Time) *adminv1.Schedule {
-	out := &adminv1.Schedule{
-		Tenant: sc.Tenant, Name: sc.Name, Cron: sc.Cron, Timezone: sc.Timezone, EventType: sc.EventType,
-		Payload: sc.Payload, Missed: sc.Missed, Paused: sc.Paused, Revision: rev, UpdateTime: timestamppb.New(updated),
-	}
-	if t, err := sc.AtTime(); sc.At != "" && err == nil {
-		out.At = timestamppb.New(t)
-	}
+	out := adminconv.Schedule(sc)
+	out.Revision = rev
+	out.UpdateTime = timestamppb.New(updated)
 	return out
 }
 

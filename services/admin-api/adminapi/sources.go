@@ -17,19 +17,13 @@ import (
 	adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
 	"github.com/greentic/events/pkg/tenant"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
+	"github.com/greentic/events/services/admin-api/adminconv"
 )
 
 // Grace periods of a secret rotation.
 const (
 	defaultRotationGrace = 24 * time.Hour
 	maxRotationGrace     = 30 * 24 * time.Hour
-)
-
-// Prefixes of the event_type and event_id strings of a Source.
-const (
-	valueFromField  = "field:"
-	valueFromHeader = "header:"
-	valueFromValue  = "value:"
 )
 
 type sourceServer struct {
@@ -251,85 +245,20 @@ func usesSecrets(scheme string) bool {
 // sourceIn converts a request's source; secrets and output-only fields
 // are not part of it.
 func sourceIn(in *adminv1.Source) (tenant.Source, error) {
-	src := tenant.Source{
-		Tenant:       in.GetTenant(),
-		Name:         in.GetName(),
-		Scheme:       in.GetScheme(),
-		PublicKeys:   slices.Clone(in.GetPublicKeys()),
-		URL:          in.GetUrl(),
-		MaxBodyBytes: in.GetMaxBodyBytes(),
-		Disabled:     in.GetDisabled(),
-		Signature: tenant.Signature{
-			Header:   in.GetSignatureHeader(),
-			Encoding: in.GetSignatureEncoding(),
-			Prefix:   in.GetSignaturePrefix(),
-		},
-	}
-	var err error
-	if src.EventType, err = valueFromIn("source.event_type", in.GetEventType()); err != nil {
-		return src, err
-	}
-	if src.EventID, err = valueFromIn("source.event_id", in.GetEventId()); err != nil {
-		return src, err
-	}
-	switch ts := in.GetToleranceSeconds(); {
-	case ts < 0:
-		return src, invalid("source.tolerance_seconds", "must not be negative")
-	case ts > int64(tenant.MaxTolerance/time.Second):
-		return src, invalid("source.tolerance_seconds", fmt.Sprintf("at most %d (%s)", int64(tenant.MaxTolerance/time.Second), tenant.MaxTolerance))
-	default:
-		src.Tolerance = tenant.Duration(time.Duration(ts) * time.Second)
+	src, err := adminconv.StoredSource(in)
+	if err != nil {
+		return src, conversionInvalid("source", err)
 	}
 	return src, nil
-}
-
-// valueFromIn parses "field:<name>", "header:<name>" or "value:<text>".
-func valueFromIn(field, v string) (tenant.ValueFrom, error) {
-	switch {
-	case v == "":
-		return tenant.ValueFrom{}, nil
-	case strings.HasPrefix(v, valueFromField) && len(v) > len(valueFromField):
-		return tenant.ValueFrom{Field: v[len(valueFromField):]}, nil
-	case strings.HasPrefix(v, valueFromHeader) && len(v) > len(valueFromHeader):
-		return tenant.ValueFrom{Header: v[len(valueFromHeader):]}, nil
-	case strings.HasPrefix(v, valueFromValue) && len(v) > len(valueFromValue):
-		return tenant.ValueFrom{Value: v[len(valueFromValue):]}, nil
-	}
-	return tenant.ValueFrom{}, invalid(field, fmt.Sprintf("%q: want field:<name>, header:<name> or value:<text>", v))
-}
-
-func valueFromOut(v tenant.ValueFrom) string {
-	switch {
-	case v.Field != "":
-		return valueFromField + v.Field
-	case v.Header != "":
-		return valueFromHeader + v.Header
-	case v.Value != "":
-		return valueFromValue + v.Value
-	}
-	return ""
 }
 
 // sourceOut is the API form of a stored source: never its secrets, only
 // how many are accepted at now.
 func sourceOut(src tenant.Source, e tenantkv.Entry, now time.Time) *adminv1.Source {
-	return &adminv1.Source{
-		Tenant:            src.Tenant,
-		Name:              src.Name,
-		Scheme:            src.Scheme,
-		EventType:         valueFromOut(src.EventType),
-		EventId:           valueFromOut(src.EventID),
-		MaxBodyBytes:      src.MaxBodyBytes,
-		ToleranceSeconds:  int64(time.Duration(src.Tolerance) / time.Second),
-		Url:               src.URL,
-		PublicKeys:        src.PublicKeys,
-		SignatureHeader:   src.Signature.Header,
-		SignatureEncoding: src.Signature.Encoding,
-		SignaturePrefix:   src.Signature.Prefix,
-		SecretCount:       int32(len(src.AcceptedSecrets(now))),
-		Revision:          e.Revision,
-		Disabled:          src.Disabled,
-	}
+	out := adminconv.Source(src)
+	out.SecretCount = int32(len(src.AcceptedSecrets(now)))
+	out.Revision = e.Revision
+	return out
 }
 
 // sourceInvalid turns an error of tenant.Source.Validate into

@@ -19,6 +19,7 @@ import (
 	adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
 	"github.com/greentic/events/pkg/tenant"
 	"github.com/greentic/events/pkg/tenant/tenantkv"
+	"github.com/greentic/events/services/admin-api/adminconv"
 )
 
 // Update mask paths of a tenant.
@@ -50,7 +51,7 @@ func (s *tenantServer) CreateTenant(ctx context.Context, req *adminv1.CreateTena
 	if in == nil {
 		return nil, required("tenant")
 	}
-	t := tenantIn(in)
+	t := adminconv.StoredTenant(in)
 	if err := validateTenant(t); err != nil {
 		return nil, err
 	}
@@ -144,7 +145,7 @@ func (s *tenantServer) UpdateTenant(ctx context.Context, req *adminv1.UpdateTena
 	if err != nil {
 		return nil, err
 	}
-	upd := tenantIn(in)
+	upd := adminconv.StoredTenant(in)
 	operator := principal(ctx).Operator()
 	out, err := s.modifyTenant(ctx, in.GetId(), in.GetRevision(), func(t *tenant.Tenant) error {
 		next := *t
@@ -443,42 +444,12 @@ func validateTenant(t tenant.Tenant) error {
 	return nil
 }
 
-// tenantIn converts a request's tenant; output-only fields are ignored.
-func tenantIn(in *adminv1.Tenant) tenant.Tenant {
-	t := tenant.Tenant{
-		ID:          in.GetId(),
-		DisplayName: in.GetDisplayName(),
-		Suspended:   in.GetSuspended(),
-		RateLimit:   tenant.RateLimit{PerSecond: in.GetRateLimit().GetPerSecond(), Burst: int(in.GetRateLimit().GetBurst())},
-	}
-	if len(in.GetAccounts()) > 0 {
-		t.Accounts = make(map[string]tenant.Account, len(in.GetAccounts()))
-		for name, a := range in.GetAccounts() {
-			t.Accounts[name] = tenant.Account{Provider: a.GetProvider(), SecretRef: a.GetSecretRef()}
-		}
-	}
-	return t
-}
-
 // tenantOut is the API form of a stored tenant. create_time is left
 // unset (see CreateTenant); update_time is when e was written.
 func tenantOut(t tenant.Tenant, e tenantkv.Entry) *adminv1.Tenant {
-	out := &adminv1.Tenant{
-		Id:          t.ID,
-		DisplayName: t.DisplayName,
-		Suspended:   t.Suspended,
-		Revision:    e.Revision,
-		UpdateTime:  timestamppb.New(e.Created),
-	}
-	if t.RateLimit != (tenant.RateLimit{}) {
-		out.RateLimit = &adminv1.RateLimit{PerSecond: t.RateLimit.PerSecond, Burst: int32(t.RateLimit.Burst)}
-	}
-	if len(t.Accounts) > 0 {
-		out.Accounts = make(map[string]*adminv1.ProviderAccount, len(t.Accounts))
-		for name, a := range t.Accounts {
-			out.Accounts[name] = &adminv1.ProviderAccount{Provider: a.Provider, SecretRef: a.SecretRef}
-		}
-	}
+	out := adminconv.Tenant(t)
+	out.Revision = e.Revision
+	out.UpdateTime = timestamppb.New(e.Created)
 	return out
 }
 

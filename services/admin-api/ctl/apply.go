@@ -15,6 +15,7 @@ import (
 	adminv1 "github.com/greentic/events/pkg/gen/greentic/admin/v1"
 	"github.com/greentic/events/pkg/schedule"
 	"github.com/greentic/events/pkg/tenant"
+	"github.com/greentic/events/services/admin-api/adminconv"
 )
 
 func applyCommand() *command {
@@ -101,7 +102,7 @@ func notFound(err error) (bool, error) {
 }
 
 func (s *apiStore) PutTenant(ctx context.Context, t tenant.Tenant) (bool, error) {
-	want := tenantProto(t)
+	want := adminconv.Tenant(t)
 	res, err := s.c.tenants.GetTenant(ctx, &adminv1.GetTenantRequest{Id: t.ID})
 	if missing, err := notFound(err); err != nil {
 		return false, err
