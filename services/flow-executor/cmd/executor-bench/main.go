@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/greentic/events/pkg/benchkit"
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/flow"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
@@ -132,13 +132,6 @@ type result struct {
 	drainEPS    float64
 	drainCPU    time.Duration
 	redelivered int
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // bench holds what every round shares.
@@ -367,7 +360,7 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), benchkit.CPUTime()
 	go func() { done <- body(rctx) }()
 	stopped := false
 	wait := func(what string, cond func() bool) error {
@@ -418,7 +411,7 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 			return err == nil && si.State.Msgs >= uint64(2*n)
 		})
 	}
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	elapsed, cpu := time.Since(start), benchkit.CPUTime()-cpu0
 	stopProfile()
 	if err != nil {
 		return result{}, err
@@ -434,7 +427,7 @@ func (b *bench) measure(ctx context.Context, name string, round, n int) (result,
 		if err := wait("every event and result acked", drained(lastEvent+uint64(n))); err != nil {
 			return result{}, err
 		}
-		elapsed, cpu := time.Since(start), cpuTime()-cpu0
+		elapsed, cpu := time.Since(start), benchkit.CPUTime()-cpu0
 		res.drainEPS, res.drainCPU = float64(n)/elapsed.Seconds(), cpu/time.Duration(n)
 		if err := b.checkResult(ctx, stream, lastEvent+uint64(n)); err != nil {
 			return result{}, err
@@ -544,38 +537,22 @@ func (b *bench) checkDLQ(ctx context.Context) error {
 	return nil
 }
 
-// startProfile profiles one measured window, pre-fill excluded (runtime/pprof
-// cannot pause, so each window gets its own file; pprof merges them).
+// startProfile profiles one measured window, pre-fill excluded; the warm-up
+// (round 0) is not profiled.
 func (b *bench) startProfile(name string, round int) (func(), error) {
 	if b.profile == "" || round == 0 {
 		return func() {}, nil
 	}
-	pf, err := os.Create(b.profile + "." + name + "." + strconv.Itoa(round))
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(pf); err != nil {
-		pf.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); pf.Close() }, nil
+	return benchkit.StartCPUProfile(b.profile + "." + name + "." + strconv.Itoa(round))
 }
 
 // median picks, per figure, the median over the rounds.
 func median(rs []result) result {
-	pick := func(f func(result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
 	return result{
-		eps:      pick(func(r result) float64 { return r.eps }),
-		cpu:      time.Duration(pick(func(r result) float64 { return float64(r.cpu) })),
-		drainEPS: pick(func(r result) float64 { return r.drainEPS }),
-		drainCPU: time.Duration(pick(func(r result) float64 { return float64(r.drainCPU) })),
+		eps:      benchkit.Median(rs, func(r result) float64 { return r.eps }),
+		cpu:      benchkit.Median(rs, func(r result) time.Duration { return r.cpu }),
+		drainEPS: benchkit.Median(rs, func(r result) float64 { return r.drainEPS }),
+		drainCPU: benchkit.Median(rs, func(r result) time.Duration { return r.drainCPU }),
 	}
 }
 

@@ -19,8 +19,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/greentic/events/pkg/benchkit"
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/natstest"
 	"github.com/greentic/events/pkg/service"
@@ -59,13 +58,6 @@ type result struct {
 	// nats-server) per accepted request: steadier than req/s on a noisy
 	// machine.
 	cpu time.Duration
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func run(ctx context.Context, args []string) error {
@@ -163,17 +155,11 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if *cpuProfile != "" {
-		pf, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchkit.StartCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	all := map[string][]result{}
 	for i := 0; i < *rounds; i++ {
 		for _, name := range order {
@@ -232,19 +218,11 @@ func purge(ctx context.Context, rt *service.Runtime) error {
 
 // median picks, per figure, the median over the rounds.
 func median(rs []result) result {
-	pick := func(f func(result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
 	return result{
-		rps: pick(func(r result) float64 { return r.rps }),
-		p50: time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
-		p99: time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
-		cpu: time.Duration(pick(func(r result) float64 { return float64(r.cpu) })),
+		rps: benchkit.Median(rs, func(r result) float64 { return r.rps }),
+		p50: benchkit.Median(rs, func(r result) time.Duration { return r.p50 }),
+		p99: benchkit.Median(rs, func(r result) time.Duration { return r.p99 }),
+		cpu: benchkit.Median(rs, func(r result) time.Duration { return r.cpu }),
 	}
 }
 
@@ -261,7 +239,7 @@ func load(ctx context.Context, name, url string, n int, d time.Duration) (result
 	var wg sync.WaitGroup
 	var counter atomic.Uint64
 	prefix := name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), benchkit.CPUTime()
 	for w := 0; w < n; w++ {
 		wg.Add(1)
 		go func() {
@@ -295,15 +273,15 @@ func load(ctx context.Context, name, url string, n int, d time.Duration) (result
 		}()
 	}
 	wg.Wait()
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	elapsed, cpu := time.Since(start), benchkit.CPUTime()-cpu0
 	if len(lat) == 0 {
 		return result{}, fmt.Errorf("%s accepted no request (%d errors)", name, errs)
 	}
-	slices.Sort(lat)
+	l := benchkit.Percentiles(lat)
 	return result{
 		name: name, requests: len(lat), errors: errs,
 		rps: float64(len(lat)) / elapsed.Seconds(),
-		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100],
+		p50: l.P50, p99: l.P99,
 		cpu: cpu / time.Duration(len(lat)),
 	}, nil
 }

@@ -42,8 +42,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/metrics"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +53,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/greentic/events/pkg/benchkit"
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/event"
 	eventsv1 "github.com/greentic/events/pkg/gen/greentic/events/v1"
@@ -109,75 +108,6 @@ func (r result) cps() float64 { return float64(r.n) / r.elapsed.Seconds() }
 // slotTime is how long one of the concurrency slots was busy per command.
 func (r result) slotTime(concurrency int) time.Duration {
 	return time.Duration(float64(r.elapsed) * float64(concurrency) / float64(r.n))
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// memReader reads the memory figures through runtime/metrics, which does
-// not stop the world.
-type memReader struct{ samples []metrics.Sample }
-
-func newMemReader() *memReader {
-	return &memReader{samples: []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-		{Name: "/memory/classes/heap/stacks:bytes"},
-		{Name: "/sched/goroutines:goroutines"},
-	}}
-}
-
-// memory is one reading: heap and stacks in use (HeapInuse + StackInuse)
-// and goroutines.
-type memory struct{ inUse, goroutines int64 }
-
-func (m *memReader) read() memory {
-	metrics.Read(m.samples)
-	var out memory
-	for _, s := range m.samples[:3] {
-		out.inUse += int64(s.Value.Uint64())
-	}
-	out.goroutines = int64(m.samples[3].Value.Uint64())
-	return out
-}
-
-// settled reads memory after two full collections.
-func settled() memory {
-	runtime.GC()
-	time.Sleep(50 * time.Millisecond)
-	runtime.GC()
-	return newMemReader().read()
-}
-
-// sampler records, until stopped, the most heap and stacks and goroutines
-// in use.
-func sampler(every time.Duration) (stop func() memory) {
-	done, finished := make(chan struct{}), make(chan struct{})
-	var peak memory
-	go func() {
-		defer close(finished)
-		m := newMemReader()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			r := m.read()
-			peak.inUse, peak.goroutines = max(peak.inUse, r.inUse), max(peak.goroutines, r.goroutines)
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() memory {
-		close(done)
-		<-finished
-		return peak
-	}
 }
 
 // fake is a provider that answers every request latency after it came
@@ -456,7 +386,8 @@ func run(ctx context.Context, args []string) error {
 					return fmt.Errorf("round %d %s %s: %w", round, c.name, target, err)
 				}
 				line := fmt.Sprintf("  round %d %-5s %-8s %6.0f commands/s  %5.1f%% of ceiling  slot time/command %-8s mean provider call %-8s cpu/command %-8s peak heap %-9s goroutines %-5d connections %d",
-					round, c.name, target, res.cps(), 100*res.cps()/ceiling, ms(res.slotTime(*concurrency)), ms(res.send), us(res.cpu), mib(res.peak), res.gor, res.conns)
+					round, c.name, target, res.cps(), 100*res.cps()/ceiling, benchkit.Dur(res.slotTime(*concurrency)), benchkit.Dur(res.send),
+					us(res.cpu), benchkit.MiB(res.peak), res.gor, res.conns)
 				if target == "sender" {
 					line += fmt.Sprintf("  redelivered %d", res.redeliv)
 				}
@@ -477,7 +408,7 @@ func run(ctx context.Context, args []string) error {
 	report(all, *concurrency, ceiling)
 	var stats runtime.MemStats
 	runtime.ReadMemStats(&stats)
-	fmt.Printf("process (nats-server and fakes included, all targets): Sys %s, peak RSS %s\n", mib(int64(stats.Sys)), peakRSS())
+	fmt.Printf("process (nats-server and fakes included, all targets): Sys %s, peak RSS %s\n", benchkit.MiB(int64(stats.Sys)), benchkit.PeakRSS())
 
 	var bad []string
 	for _, r := range all {
@@ -508,7 +439,7 @@ func report(all []result, concurrency int, ceiling float64) {
 			d = fmt.Sprintf(desc[r.target], r.channel)
 		}
 		fmt.Printf("| %d | %s | %s | %.0f | %.2f | %s | %s | %s | %s | %d |\n", r.round, r.channel, d, r.cps(), r.cps()/ceiling,
-			ms(r.slotTime(concurrency)), ms(r.send), us(r.cpu), mib(r.peak), r.gor)
+			benchkit.Dur(r.slotTime(concurrency)), benchkit.Dur(r.send), us(r.cpu), benchkit.MiB(r.peak), r.gor)
 		if r.target != "sender" || i == 0 || all[i-1].target != "baseline" || all[i-1].channel != r.channel {
 			continue
 		}
@@ -531,7 +462,7 @@ func (b *bench) measure(ctx context.Context, c *channel, target string, round, n
 		cmds[i] = c.command(prefix+strconv.Itoa(i), tenants[i], i)
 	}
 	if target == "sender" {
-		if err := parallel(ctx, n, 64, func(i int) error {
+		if err := benchkit.Parallel(ctx, n, 64, func(i int) error {
 			_, err := b.admin.Publisher.PublishCommand(ctx, tenants[i], c.name, prefix+strconv.Itoa(i), "", cmds[i])
 			return err
 		}); err != nil {
@@ -539,12 +470,12 @@ func (b *bench) measure(ctx context.Context, c *channel, target string, round, n
 		}
 	}
 	conns0 := c.fake.conns.Load()
-	base := settled()
+	base := benchkit.Settled()
 	stopProfile, err := b.startProfile(c.name, target, round)
 	if err != nil {
 		return res, err
 	}
-	stopSampler := sampler(20 * time.Millisecond)
+	stopSampler := benchkit.Sampler(20 * time.Millisecond)
 	if target == "baseline" {
 		err = b.runBaseline(ctx, c, cmds, &res)
 	} else {
@@ -555,7 +486,7 @@ func (b *bench) measure(ctx context.Context, c *channel, target string, round, n
 	if err != nil {
 		return res, err
 	}
-	res.peak, res.gor = m.inUse-base.inUse, m.goroutines
+	res.peak, res.gor = m.InUse-base.InUse, m.Goroutines
 	res.conns = c.fake.conns.Load() - conns0
 
 	// Every command reached the fake exactly once.
@@ -580,8 +511,8 @@ func (b *bench) runBaseline(ctx context.Context, c *channel, cmds []proto.Messag
 	var failed atomic.Int64
 	var firstErr atomic.Value
 	var total atomic.Int64 // nanoseconds in provider calls
-	start, cpu0 := time.Now(), cpuTime()
-	err := parallel(ctx, len(cmds), b.concurrency, func(i int) error {
+	start, cpu0 := time.Now(), benchkit.CPUTime()
+	err := benchkit.Parallel(ctx, len(cmds), b.concurrency, func(i int) error {
 		t := time.Now()
 		if _, err := c.baseline(ctx, cmds[i]); err != nil {
 			failed.Add(1)
@@ -590,7 +521,7 @@ func (b *bench) runBaseline(ctx context.Context, c *channel, cmds []proto.Messag
 		total.Add(int64(time.Since(t)))
 		return nil
 	})
-	res.elapsed, res.cpu = time.Since(start), (cpuTime()-cpu0)/time.Duration(len(cmds))
+	res.elapsed, res.cpu = time.Since(start), (benchkit.CPUTime()-cpu0)/time.Duration(len(cmds))
 	res.send = time.Duration(total.Load() / int64(len(cmds)))
 	if f := failed.Load(); f > 0 {
 		res.invalid = fmt.Sprintf("%d sends failed (first: %v)", f, firstErr.Load())
@@ -641,7 +572,7 @@ func (b *bench) runSender(ctx context.Context, c *channel, prefix string, res *r
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), benchkit.CPUTime()
 	go func() { done <- c.serve(sctx, rt) }()
 	stopped := false
 	deadline := start.Add(time.Minute + time.Duration(n)*10*time.Millisecond)
@@ -664,7 +595,7 @@ func (b *bench) runSender(ctx context.Context, c *channel, prefix string, res *r
 			return fmt.Errorf("%d of %d outcome events stored after %s", got-before, n, time.Since(start).Round(time.Second))
 		}
 	}
-	res.elapsed, res.cpu = time.Since(start), (cpuTime()-cpu0)/time.Duration(n)
+	res.elapsed, res.cpu = time.Since(start), (benchkit.CPUTime()-cpu0)/time.Duration(n)
 	res.send = meanHistogram(rt, "greentic_sender_send_duration_seconds")
 	cancel()
 	if !stopped {
@@ -784,77 +715,12 @@ func (b *bench) checkDLQ(ctx context.Context) error {
 	return nil
 }
 
-// parallel runs fn(0..n-1) on workers goroutines and returns the first error.
-func parallel(ctx context.Context, n, workers int, fn func(int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range min(workers, n) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
-}
-
 // startProfile profiles one measured window.
 func (b *bench) startProfile(channel, target string, round int) (func(), error) {
 	if b.profile == "" {
 		return func() {}, nil
 	}
-	pf, err := os.Create(b.profile + "." + channel + "." + target + "." + strconv.Itoa(round))
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(pf); err != nil {
-		pf.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); pf.Close() }, nil
-}
-
-func ms(d time.Duration) string {
-	switch {
-	case d >= 10*time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	case d >= 100*time.Millisecond:
-		return d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(100 * time.Microsecond).String()
-	}
-	return d.Round(time.Microsecond).String()
+	return benchkit.StartCPUProfile(b.profile + "." + channel + "." + target + "." + strconv.Itoa(round))
 }
 
 func us(d time.Duration) string { return d.Round(time.Microsecond).String() }
-
-// peakRSS is the process's VmHWM (Linux), or "-".
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "-"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
-				return mib(kb << 10)
-			}
-		}
-	}
-	return "-"
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }

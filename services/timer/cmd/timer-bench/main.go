@@ -31,7 +31,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -44,6 +43,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/greentic/events/pkg/benchkit"
 	"github.com/greentic/events/pkg/bus"
 	"github.com/greentic/events/pkg/event"
 	"github.com/greentic/events/pkg/flow"
@@ -86,8 +86,8 @@ type result struct {
 	n       int
 	period  time.Duration
 	load    time.Duration // until every schedule is armed (timer: ready)
-	lag     lags          // scheduled time to stored (baseline: to the callback)
-	fired   lags          // scheduled time to the fire (fired_at, ms precision)
+	lag     benchkit.Lags // scheduled time to stored (baseline: to the callback)
+	fired   benchkit.Lags // scheduled time to the fire (fired_at, ms precision)
 	drain   time.Duration // median over the ticks of the lag of a tick's last event
 	cpu     time.Duration // process CPU time per tick (ticks x period, divided by ticks)
 	heap    int64         // live heap once loaded (timer: ready), over the start
@@ -105,87 +105,6 @@ func (r result) eps() float64 {
 		return 0
 	}
 	return float64(r.n) / r.drain.Seconds()
-}
-
-type lags struct{ p50, p99, max time.Duration }
-
-func percentiles(v []time.Duration) lags {
-	if len(v) == 0 {
-		return lags{}
-	}
-	slices.Sort(v)
-	return lags{p50: v[len(v)/2], p99: v[min(len(v)-1, len(v)*99/100)], max: v[len(v)-1]}
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// memReader reads the memory figures through runtime/metrics, which does
-// not stop the world: sampling does not delay the fires.
-type memReader struct{ samples []metrics.Sample }
-
-func newMemReader() *memReader {
-	return &memReader{samples: []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-		{Name: "/memory/classes/heap/stacks:bytes"},
-		{Name: "/sched/goroutines:goroutines"},
-		{Name: "/gc/heap/live:bytes"},
-	}}
-}
-
-// memory is one reading: heap and stacks in use (HeapInuse + StackInuse),
-// goroutines, and the heap found live by the last GC.
-type memory struct{ inUse, goroutines, live int64 }
-
-func (m *memReader) read() memory {
-	metrics.Read(m.samples)
-	var out memory
-	for _, s := range m.samples[:3] {
-		out.inUse += int64(s.Value.Uint64())
-	}
-	out.goroutines = int64(m.samples[3].Value.Uint64())
-	out.live = int64(m.samples[4].Value.Uint64())
-	return out
-}
-
-// settled reads memory after two full collections.
-func settled() memory {
-	runtime.GC()
-	time.Sleep(50 * time.Millisecond)
-	runtime.GC()
-	return newMemReader().read()
-}
-
-// sampler records, until stopped, the most heap and stacks and goroutines
-// in use.
-func sampler(every time.Duration) (stop func() memory) {
-	done, finished := make(chan struct{}), make(chan struct{})
-	var peak memory
-	go func() {
-		defer close(finished)
-		m := newMemReader()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			r := m.read()
-			peak.inUse, peak.goroutines = max(peak.inUse, r.inUse), max(peak.goroutines, r.goroutines)
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() memory {
-		close(done)
-		<-finished
-		return peak
-	}
 }
 
 type bench struct {
@@ -269,15 +188,16 @@ func run(ctx context.Context, args []string) error {
 				return fmt.Errorf("%s with %d schedules: %w", name, n, err)
 			}
 			fmt.Printf("  %-8s %6d schedules every %-3s load %-7s lag p50 %-8s p99 %-8s max %-8s fired p99 %-8s last %-8s cpu/tick %-8s heap %s peak %s goroutines %d%s\n",
-				name, n, res.period, ms(res.load), ms(res.lag.p50), ms(res.lag.p99), ms(res.lag.max), ms(res.fired.p99),
-				ms(res.drain), ms(res.cpu), mib(res.heap), mib(res.peak), res.gor, notes(res))
+				name, n, res.period, benchkit.Dur(res.load),
+				benchkit.Dur(res.lag.P50), benchkit.Dur(res.lag.P99), benchkit.Dur(res.lag.Max), benchkit.Dur(res.fired.P99), benchkit.Dur(res.drain),
+				benchkit.Dur(res.cpu), benchkit.MiB(res.heap), benchkit.MiB(res.peak), res.gor, notes(res))
 			all = append(all, res)
 		}
 	}
 	report(all, ns, order)
 	var stats runtime.MemStats
 	runtime.ReadMemStats(&stats)
-	fmt.Printf("process (nats-server included, all targets): Sys %s, peak RSS %s\n", mib(int64(stats.Sys)), peakRSS())
+	fmt.Printf("process (nats-server included, all targets): Sys %s, peak RSS %s\n", benchkit.MiB(int64(stats.Sys)), benchkit.PeakRSS())
 
 	var bad []string
 	for _, r := range all {
@@ -323,36 +243,6 @@ func notes(r result) string {
 	return out
 }
 
-func ms(d time.Duration) string {
-	switch {
-	case d >= 10*time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	case d >= 100*time.Millisecond:
-		return d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(100 * time.Microsecond).String()
-	}
-	return d.Round(time.Microsecond).String()
-}
-
-// peakRSS is the process's VmHWM (Linux), or "-".
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "-"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
-				return mib(kb << 10)
-			}
-		}
-	}
-	return "-"
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }
-
 func ratio(a, b float64) string {
 	switch {
 	case b == 0:
@@ -388,7 +278,8 @@ func report(all []result, ns []int, order []string) {
 				continue
 			}
 			fmt.Printf("| %d | %s (every %s) | %s | %s | %s | %.0f | %s | %s | %s | %d |\n", n, desc[name], r.period,
-				ms(r.lag.p50), ms(r.lag.p99), ms(r.lag.max), r.eps(), ms(r.cpu), mib(r.heap), mib(r.peak), r.gor)
+				benchkit.Dur(r.lag.P50), benchkit.Dur(r.lag.P99), benchkit.Dur(r.lag.Max), r.eps(),
+				benchkit.Dur(r.cpu), benchkit.MiB(r.heap), benchkit.MiB(r.peak), r.gor)
 		}
 		t, hasT := find("timer", n)
 		for _, ref := range []string{"baseline", "publish"} {
@@ -398,7 +289,7 @@ func report(all []result, ns []int, order []string) {
 			}
 			f := func(a, b time.Duration) string { return ratio(float64(a), float64(b)) }
 			fmt.Printf("| %d | **ratio timer / %s** | %s | **%s** | %s | %s | %s | %s | %s | |\n", n, ref,
-				f(t.lag.p50, r.lag.p50), f(t.lag.p99, r.lag.p99), f(t.lag.max, r.lag.max), ratio(t.eps(), r.eps()), f(t.cpu, r.cpu),
+				f(t.lag.P50, r.lag.P50), f(t.lag.P99, r.lag.P99), f(t.lag.Max, r.lag.Max), ratio(t.eps(), r.eps()), f(t.cpu, r.cpu),
 				ratio(float64(t.heap), float64(r.heap)), ratio(float64(t.peak), float64(r.peak)))
 		}
 	}
@@ -409,16 +300,17 @@ func report(all []result, ns []int, order []string) {
 			continue
 		}
 		fmt.Printf("timer, %d schedules: loaded in %s, %.1f KiB of heap per schedule once loaded, %.0f µs of CPU per tick of one schedule; ticks fired (fired_at) p50 %s p99 %s after their time\n",
-			n, ms(t.load), float64(t.heap)/float64(n)/1024, float64(t.cpu.Microseconds())/float64(n), ms(t.fired.p50), ms(t.fired.p99))
+			n, benchkit.Dur(t.load), float64(t.heap)/float64(n)/1024, float64(t.cpu.Microseconds())/float64(n),
+			benchkit.Dur(t.fired.P50), benchkit.Dur(t.fired.P99))
 	}
 	if t, ok := find("timer", goalSchedules); ok {
 		verdict := "met"
-		if t.lag.p99 >= goalLag {
-			verdict = fmt.Sprintf("NOT met (%.1fx)", float64(t.lag.p99)/float64(goalLag))
+		if t.lag.P99 >= goalLag {
+			verdict = fmt.Sprintf("NOT met (%.1fx)", float64(t.lag.P99)/float64(goalLag))
 		}
-		line := fmt.Sprintf("goal: lag p99 < %s with %d schedules due in the same second: p99 %s, %s", goalLag, goalSchedules, ms(t.lag.p99), verdict)
+		line := fmt.Sprintf("goal: lag p99 < %s with %d schedules due in the same second: p99 %s, %s", goalLag, goalSchedules, benchkit.Dur(t.lag.P99), verdict)
 		if p, ok := find("publish", goalSchedules); ok {
-			line += fmt.Sprintf("; the same ticks stored from bare Go timers: p99 %s", ms(p.lag.p99))
+			line += fmt.Sprintf("; the same ticks stored from bare Go timers: p99 %s", benchkit.Dur(p.lag.P99))
 		}
 		fmt.Println(line)
 	}
@@ -515,15 +407,15 @@ func (b *bench) measure(ctx context.Context, target string, n int) (result, erro
 
 // loaded records the live heap once the target is loaded (over base),
 // and writes a heap profile when asked.
-func (b *bench) loaded(res *result, base memory) error {
-	res.heap = settled().live - base.live
+func (b *bench) loaded(res *result, base benchkit.Memory) error {
+	res.heap = benchkit.Settled().Live - base.Live
 	return b.writeHeapProfile(res.target, res.n)
 }
 
 // measured sleeps through the CPU window of w, recording CPU time, the
 // peak of heap and stacks in use and of goroutines, and a CPU profile
 // when asked.
-func (b *bench) measured(ctx context.Context, w window, res *result, base memory) error {
+func (b *bench) measured(ctx context.Context, w window, res *result, base benchkit.Memory) error {
 	if err := sleepUntil(ctx, w.cpuStart()); err != nil {
 		return err
 	}
@@ -531,14 +423,14 @@ func (b *bench) measured(ctx context.Context, w window, res *result, base memory
 	if err != nil {
 		return err
 	}
-	stopSampler := sampler(20 * time.Millisecond)
-	cpu0 := cpuTime()
+	stopSampler := benchkit.Sampler(20 * time.Millisecond)
+	cpu0 := benchkit.CPUTime()
 	err = sleepUntil(ctx, w.cpuEnd())
-	cpu := cpuTime() - cpu0
+	cpu := benchkit.CPUTime() - cpu0
 	m := stopSampler()
 	stopProfile()
 	res.cpu = cpu / time.Duration(len(w.instant))
-	res.peak, res.gor = m.inUse-base.inUse, m.goroutines
+	res.peak, res.gor = m.InUse-base.InUse, m.Goroutines
 	return err
 }
 
@@ -562,7 +454,7 @@ func (b *bench) runTimers(ctx context.Context, admin *service.Runtime, res *resu
 		pub = rt.Publisher
 	}
 	fired := make([]time.Time, n*b.ticks) // [tick*n+i]
-	base := settled()
+	base := benchkit.Settled()
 	// Arming 100k timers and a GC take well under a second.
 	w := nextWindow(res.period, b.ticks, 1500*time.Millisecond)
 	first, last := w.first(), w.last()
@@ -629,7 +521,7 @@ func (b *bench) runTimers(ctx context.Context, admin *service.Runtime, res *resu
 			perTick[k] = append(perTick[k], d)
 		}
 	}
-	res.lag, res.fired, res.drain = percentiles(lag), percentiles(slices.Clone(lag)), drainOf(perTick)
+	res.lag, res.fired, res.drain = benchkit.Percentiles(lag), benchkit.Percentiles(slices.Clone(lag)), drainOf(perTick)
 	return nil
 }
 
@@ -670,14 +562,14 @@ func (b *bench) runTimer(ctx context.Context, admin *service.Runtime, res *resul
 		}
 	}
 	putStart := time.Now()
-	if err := parallel(ctx, n, 64, func(i int) error {
+	if err := benchkit.Parallel(ctx, n, 64, func(i int) error {
 		tenantID, name := b.sched(i)
 		_, err := store.PutSchedule(ctx, schedule.Schedule{Tenant: tenantID, Name: name, Cron: spec(period)})
 		return err
 	}); err != nil {
 		return fmt.Errorf("put schedules: %w", err)
 	}
-	fmt.Printf("  (%d schedules %q stored in %s)\n", n, spec(period), ms(time.Since(putStart)))
+	fmt.Printf("  (%d schedules %q stored in %s)\n", n, spec(period), benchkit.Dur(time.Since(putStart)))
 
 	conn, err := nats.Connect(b.url)
 	if err != nil {
@@ -692,7 +584,7 @@ func (b *bench) runTimer(ctx context.Context, admin *service.Runtime, res *resul
 	if err := rt.EnsureTopology(ctx); err != nil {
 		return err
 	}
-	base := settled()
+	base := benchkit.Settled()
 	start := time.Now()
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -790,33 +682,6 @@ func counter(rt *service.Runtime, name, label, value string) float64 {
 	return 0
 }
 
-// parallel runs fn(0..n-1) on workers goroutines and returns the first error.
-func parallel(ctx context.Context, n, workers int, fn func(int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range min(workers, n) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
-}
-
 // check reads every event of the target's stream: each measured instant
 // must have exactly n events, one per schedule, and no id may be stored
 // twice. It sets the lags: scheduled time to the stream's timestamp of the
@@ -897,7 +762,7 @@ func (b *bench) check(ctx context.Context, admin *service.Runtime, w window, res
 	for _, l := range perTick {
 		lag = append(lag, l...)
 	}
-	res.lag, res.fired, res.drain = percentiles(lag), percentiles(fired), drainOf(perTick)
+	res.lag, res.fired, res.drain = benchkit.Percentiles(lag), benchkit.Percentiles(fired), drainOf(perTick)
 	if len(problems) > 0 && res.invalid == "" {
 		res.invalid = strings.Join(problems, "; ")
 	}
@@ -937,13 +802,5 @@ func (b *bench) startProfile(target string, n int) (func(), error) {
 	if b.profile == "" {
 		return func() {}, nil
 	}
-	pf, err := os.Create(b.profile + "." + target + "." + strconv.Itoa(n))
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(pf); err != nil {
-		pf.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); pf.Close() }, nil
+	return benchkit.StartCPUProfile(b.profile + "." + target + "." + strconv.Itoa(n))
 }
