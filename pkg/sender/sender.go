@@ -80,6 +80,9 @@ func (s *Sender[C]) handle(ctx context.Context, d bus.Delivery) error {
 		}
 	}
 	c := &call[C]{s: s, cmd: cmd, tenant: subj.Tenant, key: RecordKey(s.ch.Name, subj.Tenant, cmd.GetId()), replay: replay}
+	if d.Attempt == 1 && replay == "" {
+		return c.runNew(ctx)
+	}
 	return c.run(ctx)
 }
 
@@ -92,8 +95,44 @@ type call[C Command] struct {
 	replay string // the delivery's replay marker, if it was replayed from the dead-letter stream
 	rec    Record
 	rev    uint64
+	waited bool // the rate-limit tokens of this delivery are taken
 }
 
+// runNew handles a first delivery without a replay marker: almost always a
+// command with no record yet, so it claims the record straight away (a
+// create, which fails when the record exists) instead of reading it first,
+// one round trip to the bucket fewer per command. Only when the record
+// exists is it read and answered as run answers a redelivery.
+//
+// The tokens are taken before the claim rather than while holding it: a
+// claim held through a long wait would outlive its lease, and a sender
+// stopped during the wait would leave a sending record that the
+// redelivery must treat as an unknown outcome although nothing was sent.
+// A new command has to wait for its tokens anyway. Commands with a record
+// come back as redeliveries or replays, which run reads first, so they are
+// answered without waiting; only a command published again outside the
+// duplicate window waits for tokens it turns out not to need.
+func (c *call[C]) runNew(ctx context.Context) error {
+	acct, reason, _ := c.account()
+	if reason != "" {
+		// The refusal is recorded over whatever record exists.
+		return c.run(ctx)
+	}
+	if err := c.wait(ctx, acct); err != nil {
+		return err
+	}
+	err := c.claim(ctx)
+	if errors.Is(err, errConflict) {
+		return c.run(ctx)
+	}
+	if err != nil {
+		return bus.Retryable(err)
+	}
+	return c.send(ctx, acct)
+}
+
+// run reads the command's record and answers from it, or sends the command
+// when the record allows a new attempt.
 func (c *call[C]) run(ctx context.Context) error {
 	s := c.s
 	var err error
@@ -137,25 +176,61 @@ func (c *call[C]) run(ctx context.Context) error {
 		}
 	}
 
+	acct, reason, msg := c.account()
+	if reason != "" {
+		return c.fail(ctx, reason, msg)
+	}
+	if !c.waited {
+		if err := c.wait(ctx, acct); err != nil {
+			return err
+		}
+	}
+	err = c.claim(ctx)
+	if errors.Is(err, errConflict) {
+		return bus.RetryAfter(err, time.Second)
+	}
+	if err != nil {
+		return bus.Retryable(err)
+	}
+	return c.send(ctx, acct)
+}
+
+// account returns the account the command is sent through, or the reason
+// and message of the failure when its tenant or account cannot send.
+func (c *call[C]) account() (acct Account, reason, msg string) {
+	s := c.s
 	if t, ok := s.tenants.Tenant(c.tenant); !ok || t.Suspended {
 		state := "unknown"
 		if ok {
 			state = "suspended"
 		}
-		return c.fail(ctx, ReasonTenant, "tenant "+c.tenant+" is "+state)
+		return Account{}, ReasonTenant, "tenant " + c.tenant + " is " + state
 	}
 	acct, err := s.accounts.Resolve(c.tenant, c.cmd.GetAccount())
 	if err != nil {
-		pe := AsProviderError(err)
-		return c.fail(ctx, ReasonInvalidCommand, pe.Error())
+		return Account{}, ReasonInvalidCommand, AsProviderError(err).Error()
 	}
+	return acct, "", ""
+}
+
+// wait takes a token of the tenant's and of the account's bucket; its error
+// is the shutdown's.
+func (c *call[C]) wait(ctx context.Context, acct Account) error {
+	s := c.s
 	waited, err := s.limits.wait(ctx, c.tenant, acct.Key)
 	s.metrics.rateWait.WithLabelValues(s.ch.Name).Observe(waited.Seconds())
 	if err != nil {
-		return err // shutdown
+		return err
 	}
+	c.waited = true
+	return nil
+}
 
-	// Claim: only the writer of this revision sends.
+// claim writes the sending record of a new attempt over the revision read
+// (0: none): only the writer of that revision sends. errConflict when
+// another writer came first, or, over no revision, when a record exists.
+func (c *call[C]) claim(ctx context.Context) error {
+	s := c.s
 	start := s.now()
 	claim := c.rec
 	claim.Tenant, claim.ID, claim.State = c.tenant, c.cmd.GetId(), StateSending
@@ -163,18 +238,21 @@ func (c *call[C]) run(ctx context.Context) error {
 	claim.Provider = s.provider.Name()
 	claim.StartedAt, claim.UpdatedAt = start, start
 	rev, err := s.states.put(ctx, c.key, claim, c.rev)
-	if errors.Is(err, errConflict) {
-		return bus.RetryAfter(err, time.Second)
-	}
 	if err != nil {
-		return bus.Retryable(err)
+		return err
 	}
 	c.rec, c.rev = claim, rev
+	return nil
+}
 
+// send makes the attempt claimed, then records and reports its answer.
+func (c *call[C]) send(ctx context.Context, acct Account) error {
+	s := c.s
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
 	receipt, serr := s.provider.Send(sctx, c.cmd, acct)
 	cancel()
-	s.metrics.duration.WithLabelValues(s.ch.Name, s.provider.Name()).Observe(time.Since(start).Seconds())
+	// Measured from the claim, as the attempt's lease is.
+	s.metrics.duration.WithLabelValues(s.ch.Name, s.provider.Name()).Observe(time.Since(c.rec.StartedAt).Seconds())
 	if f := s.cfg.Faults; f != nil && f.AfterAnswer != nil && f.AfterAnswer(ctx, c.cmd.GetId()) {
 		return context.Canceled
 	}
