@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // Program is a service binary in microservices mode.
@@ -38,6 +41,24 @@ func Main(ctx context.Context, p Program, args []string, stdout io.Writer) error
 		}
 	}
 	return Run(ctx, p.Name, common, stdout, p.Body)
+}
+
+// Command is the whole main function of a command: it runs run with the
+// process's arguments until SIGINT or SIGTERM and, on an error other than
+// -h, prints it prefixed by name and exits with status 1.
+func Command(name string, run func(ctx context.Context, args []string) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
+// MainCommand is Command for a service binary: Main of p on stdout.
+func MainCommand(p Program) {
+	Command(p.Name, func(ctx context.Context, args []string) error { return Main(ctx, p, args, os.Stdout) })
 }
 
 // ParseArgs parses args over the process environment; on -h it writes the

@@ -4,28 +4,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/greentic/events/pkg/service"
 	"github.com/greentic/events/services/standalone/standalone"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, standalone.Name+":", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Command(standalone.Name, run) }
 
 func run(ctx context.Context, args []string) error {
 	var cfg standalone.Config
