@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -162,4 +163,21 @@ func providerTransport(maxIdle int) *http.Transport {
 	t.MaxIdleConns = max(t.MaxIdleConns, maxIdle)
 	t.MaxIdleConnsPerHost = maxIdle
 	return t
+}
+
+// TransportError classifies an error of a provider call that got no answer:
+// a timeout (the call's or the client's) and a failed connection are
+// retryable provider errors; a call abandoned because ctx ended (shutdown)
+// is ctx's error. provider names the provider in the messages.
+func TransportError(ctx context.Context, provider string, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return &ProviderError{Code: "timeout", Message: "no answer from " + provider + " in time", Retryable: true}
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: send abandoned: %w", provider, ctx.Err())
+	}
+	return &ProviderError{Code: "connection", Message: err.Error(), Retryable: true}
 }

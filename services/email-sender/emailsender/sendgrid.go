@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -364,16 +363,7 @@ func (s *SendGrid) outcome(ctx context.Context, res *rest.Response, err error) e
 	if err == nil {
 		return &sender.ProviderError{Message: "no answer and no error from the sendgrid client", Retryable: true}
 	}
-	var ne net.Error
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded),
-		errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout():
-		return &sender.ProviderError{Code: "timeout", Message: "no answer from sendgrid in time", Retryable: true}
-	case ctx.Err() != nil:
-		return fmt.Errorf("sendgrid: send abandoned: %w", ctx.Err())
-	}
-	return &sender.ProviderError{Code: "connection", Message: err.Error(), Retryable: true}
+	return sender.TransportError(ctx, "sendgrid", err)
 }
 
 // retryAfter returns the Retry-After header of h or, when there is none,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -322,16 +321,7 @@ func (t *Twilio) outcome(ctx context.Context, tr *transport, err error) error {
 	if errors.As(err, &re) {
 		return sender.Classify(re.Status, strconv.Itoa(re.Code), re.Message, "", now)
 	}
-	var ne net.Error
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded),
-		errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout():
-		return &sender.ProviderError{Code: "timeout", Message: "no answer from twilio in time", Retryable: true}
-	case ctx.Err() != nil:
-		return fmt.Errorf("twilio: send abandoned: %w", ctx.Err())
-	}
-	return &sender.ProviderError{Code: "connection", Message: err.Error(), Retryable: true}
+	return sender.TransportError(ctx, "twilio", err)
 }
 
 // redact removes the secrets from err's message. Twilio and the SDK have no
